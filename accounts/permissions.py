@@ -1,0 +1,96 @@
+"""Every authorization question is ``can(user, perm)``; DRF permission classes are built on it.
+
+A user's permissions are those of their role, intersected with the ``max_role`` of the token
+that authenticated the request (set once, at authentication, as ``user.token_cap``).
+"""
+
+from rest_framework import permissions
+
+from accounts import roles
+from accounts.choices import AuthType
+
+# A view's required_perms value meaning "any authenticated user".
+AUTHENTICATED = "authenticated"
+
+
+def effective_permissions(user):
+    """Return the frozenset of permissions ``user`` holds for this request."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cap = getattr(user, "token_cap", None)
+    key = (user.role_id, cap.pk if cap else None)
+    cached = user.__dict__.get("_pam_permissions")
+    if cached and cached[0] == key:
+        return cached[1]
+    perms = roles.builtin_permissions(user.role_id)
+    if perms is None:
+        perms = user.role.permission_set
+    if cap is not None:
+        perms = perms & cap.permission_set
+    user.__dict__["_pam_permissions"] = (key, perms)
+    return perms
+
+
+def effective_role(user):
+    """Return the role name reported for this request: the token cap when it is the narrower."""
+    cap = getattr(user, "token_cap", None)
+    if cap is not None and cap.permission_set < user.role.permission_set:
+        return cap.name
+    return user.role_id
+
+
+# "own" permissions and the "any" permission that covers other people's objects too.
+OWN_OR_ANY = {
+    roles.Perm.CONNECTIONS_EDIT_OWN: roles.Perm.CONNECTIONS_EDIT_ANY,
+    roles.Perm.CONNECTIONS_DELETE_OWN: roles.Perm.CONNECTIONS_DELETE_ANY,
+    roles.Perm.SESSIONS_TERMINATE_OWN: roles.Perm.SESSIONS_TERMINATE_ANY,
+}
+
+
+def can(user, perm, obj=None):
+    """Answer whether ``user`` may do ``perm`` (a ``roles.Perm``), on ``obj`` if given.
+
+    For an "own" permission and an object with ``owner_id``, the user must own the object
+    or hold the matching "any" permission.
+    """
+    held = effective_permissions(user)
+    if obj is not None and perm in OWN_OR_ANY:
+        return OWN_OR_ANY[perm] in held or (perm in held and obj.owner_id == user.pk)
+    return perm in held
+
+
+class HasRequiredPerms(permissions.BasePermission):
+    """Allow a view action only if the view's ``required_perms`` names it and the user has it.
+
+    ``required_perms`` maps a viewset action (or, on a plain APIView, the lower-case HTTP
+    method) to a ``Perm``, to ``AUTHENTICATED``, or to ``None`` for a public endpoint. An
+    action missing from the map is denied, so a new action cannot be exposed by accident.
+    """
+
+    def has_permission(self, request, view):
+        if not hasattr(view, request.method.lower()):
+            return True  # no handler for this method: DRF answers 405 next
+        action = getattr(view, "action", None) or request.method.lower()
+        required = getattr(view, "required_perms", {})
+        if action not in required:
+            return False
+        perm = required[action]
+        if perm is None:
+            return True
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return perm == AUTHENTICATED or can(request.user, perm)
+
+
+class InteractiveLoginOnly(permissions.BasePermission):
+    """Allow only a person signed in through the browser, not an API key or a token.
+
+    session-broker: personal tokens are created by signed-in users, never by API keys; PAM
+    also refuses tokens minting tokens, so a leaked token cannot outlive its own expiry.
+    """
+
+    message = "Personal tokens can only be created from a signed-in browser session."
+
+    def has_permission(self, request, view):
+        context = request.auth
+        return getattr(context, "kind", None) in (AuthType.LOCAL, AuthType.OIDC)

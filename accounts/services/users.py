@@ -1,0 +1,118 @@
+"""User administration: roles, disabling, deletion and forced logout.
+
+An installation must keep at least one active admin, so no operation here may demote, disable
+or delete the last one; and admins may not disable or delete their own account.
+"""
+
+from django.db import transaction
+
+from accounts import roles
+from accounts.choices import AuditAction
+from accounts.models import LoginSession, User
+from accounts.services.audit import record_event
+from pam.exceptions import Conflict, InvalidInput
+
+
+def _ensure_not_last_admin(user):
+    if user.role_id != roles.ADMIN or not user.is_active:
+        return
+    others = User.objects.filter(role_id=roles.ADMIN, is_active=True).exclude(pk=user.pk)
+    if not others.exists():
+        raise Conflict("This is the last active admin; make another admin first.")
+
+
+def _ensure_not_self(user, actor, verb):
+    if actor is not None and actor.pk == user.pk:
+        raise InvalidInput(f"You cannot {verb} your own account.")
+
+
+def set_user_role(*, user, role, actor, ip=None):
+    """Give ``user`` the role ``role`` (a Role); their next request already runs under it."""
+    if user.role_id == role.pk:
+        return user
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if role.pk != roles.ADMIN:
+            _ensure_not_last_admin(user)
+        previous = user.role_id
+        user.role = role
+        user.save(update_fields=["role"])
+        record_event(
+            action=AuditAction.USER_ROLE_CHANGED,
+            user=actor,
+            object_type="user",
+            object_name=user.email,
+            ip=ip,
+            details=f"{previous} -> {role.pk}",
+        )
+    return user
+
+
+def disable_user(*, user, actor, ip=None):
+    """Disable ``user``: end their logins now; their keys and tokens stop working at once."""
+    _ensure_not_self(user, actor, "disable")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not user.is_active:
+            return user
+        _ensure_not_last_admin(user)
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        ended = LoginSession.objects.filter(user=user).delete()[0]
+        record_event(
+            action=AuditAction.USER_DISABLED,
+            user=actor,
+            object_type="user",
+            object_name=user.email,
+            ip=ip,
+            details=f"{ended} web login(s) ended",
+        )
+    return user
+
+
+def enable_user(*, user, actor, ip=None):
+    """Re-enable a disabled user."""
+    with transaction.atomic():
+        updated = User.objects.filter(pk=user.pk, is_active=False).update(is_active=True)
+        if updated:
+            record_event(
+                action=AuditAction.USER_ENABLED,
+                user=actor,
+                object_type="user",
+                object_name=user.email,
+                ip=ip,
+            )
+    user.refresh_from_db(fields=["is_active"])
+    return user
+
+
+def delete_user(*, user, actor, ip=None):
+    """Delete ``user`` with their logins, API keys and tokens; the audit log keeps their email."""
+    _ensure_not_self(user, actor, "delete")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        _ensure_not_last_admin(user)
+        email = user.email
+        user.delete()
+        record_event(
+            action=AuditAction.USER_DELETED,
+            user=actor,
+            object_type="user",
+            object_name=email,
+            ip=ip,
+        )
+
+
+def end_user_logins(*, user, actor, ip=None):
+    """Force-logout ``user`` from every browser; return how many logins were ended."""
+    with transaction.atomic():
+        ended = LoginSession.objects.filter(user=user).delete()[0]
+        record_event(
+            action=AuditAction.USER_FORCE_LOGOUT,
+            user=actor,
+            object_type="user",
+            object_name=user.email,
+            ip=ip,
+            details=f"{ended} web login(s) ended",
+        )
+    return ended

@@ -1,0 +1,138 @@
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+
+from accounts.authentication import client_ip
+from accounts.choices import AuditAction
+from accounts.services.audit import record_event
+from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share
+from connections.targets import check_literal
+from pam.exceptions import ServiceError
+from pam.sshkeys import InvalidKey, load_private_key
+
+
+class TargetForm(forms.ModelForm):
+    """The same checks the API makes: a usable private key, a host not on the deny list."""
+
+    def clean_private_key(self):
+        key = self.cleaned_data.get("private_key")
+        if key:
+            try:
+                load_private_key(key)
+            except InvalidKey as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return key
+
+    def clean_host(self):
+        host = self.cleaned_data.get("host", "")
+        try:
+            check_literal(host, self.cleaned_data.get("port") or 0)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return host
+
+
+class TagInline(admin.TabularInline):
+    model = ConnectionTag
+    extra = 0
+
+
+class JumpHopInline(admin.TabularInline):
+    model = JumpHop
+    form = TargetForm
+    extra = 0
+
+
+class ShareInline(admin.TabularInline):
+    model = Share
+    extra = 0
+    fields = ["user", "role", "created_at", "created_by"]
+    readonly_fields = ["created_at", "created_by"]
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Connections; password and private key are write-only fields (blank keeps the stored one)."""
+
+    form = TargetForm
+    list_display = ["name", "protocol", "host", "port", "owner", "group", "shared", "health_status", "updated_at"]
+    list_filter = ["protocol", "shared", "health_status", "recording_enabled", "group__scope"]
+    search_fields = ["id", "name", "display_name", "host", "url", "username", "tag_set__name"]
+    list_select_related = ["owner", "group"]
+    raw_id_fields = ["owner", "group"]
+    readonly_fields = ["id", "health_status", "health_latency_ms", "health_checked_at", "health_error", "created_at", "updated_at"]
+    inlines = [TagInline, JumpHopInline, ShareInline]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "display_name", "protocol", "owner", "group", "sort_order"]}),
+        ("Target", {"fields": ["host", "port", "url", "username", "password", "private_key", "skip_cert_validation"]}),
+        ("Use", {"fields": ["shared", "recording_enabled", "prompt_credentials", "tunnels", "extra_config"]}),
+        ("Health", {"fields": ["health_status", "health_latency_ms", "health_checked_at", "health_error", "created_at", "updated_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        action = AuditAction.CONNECTION_UPDATED if change else AuditAction.CONNECTION_CREATED
+        record_event(
+            action=action,
+            user=request.user,
+            object_type="connection",
+            object_name=f"{obj.pk} {obj.name}",
+            ip=client_ip(request),
+            details="in the admin site: " + ", ".join(form.changed_data),
+        )
+
+    def delete_model(self, request, obj):
+        name = f"{obj.pk} {obj.name}"
+        super().delete_model(request, obj)
+        record_event(
+            action=AuditAction.CONNECTION_DELETED,
+            user=request.user,
+            object_type="connection",
+            object_name=name,
+            ip=client_ip(request),
+            details="in the admin site",
+        )
+
+
+@admin.register(ConnectionGroup)
+class ConnectionGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "scope", "owner", "parent", "connection_count", "sort_order"]
+    list_filter = ["scope", "allowed_groups"]
+    search_fields = ["id", "name", "description", "owner__username"]
+    raw_id_fields = ["owner", "parent"]
+    filter_horizontal = ["allowed_groups"]
+    readonly_fields = ["id", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner", "parent").annotate(connection_count=Count("connections"))
+
+    @admin.display(description="Connections", ordering="connection_count")
+    def connection_count(self, folder):
+        return folder.connection_count
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    list_display = ["id", "connection", "user", "role", "created_at", "created_by"]
+    list_filter = ["role"]
+    search_fields = ["id", "connection__name", "user__email"]
+    raw_id_fields = ["connection", "user", "created_by"]
+    list_select_related = ["connection", "user", "created_by"]
+
+
+@admin.register(JumpHop)
+class JumpHopAdmin(admin.ModelAdmin):
+    list_display = ["connection", "position", "host", "port", "username"]
+    search_fields = ["connection__name", "host", "username"]
+    list_filter = ["port"]
+    raw_id_fields = ["connection"]
+    list_select_related = ["connection"]
+
+
+@admin.register(ConnectionTag)
+class ConnectionTagAdmin(admin.ModelAdmin):
+    list_display = ["name", "connection"]
+    search_fields = ["name", "connection__name"]
+    list_filter = ["name"]
+    raw_id_fields = ["connection"]
+    list_select_related = ["connection"]

@@ -1,0 +1,66 @@
+from django.db import models
+
+
+class Protocol(models.TextChoices):
+    SSH = "ssh", "SSH"
+    SFTP = "sftp", "SFTP"
+    TELNET = "telnet", "Telnet"
+    RDP = "rdp", "RDP"
+    VNC = "vnc", "VNC"
+    SMB = "smb", "SMB"
+    FTP = "ftp", "FTP"
+    WEB = "web", "Web"
+
+
+DEFAULT_PORTS = {
+    Protocol.SSH: 22,
+    Protocol.SFTP: 22,
+    Protocol.TELNET: 23,
+    Protocol.RDP: 3389,
+    Protocol.VNC: 5900,
+    Protocol.SMB: 445,
+    Protocol.FTP: 21,
+    Protocol.WEB: 443,
+}
+
+# Protocols whose target may be reached over SSH with a private key.
+KEY_PROTOCOLS = (Protocol.SSH, Protocol.SFTP)
+
+
+class Scope(models.TextChoices):
+    """Address-book scopes (session-broker). One installation shares one database, so both
+    scopes are visible on every node; they are two namespaces an admin may use to separate
+    team folders (`shared`) from folders of this installation's own infrastructure (`instance`)."""
+
+    SHARED = "shared", "Shared"
+    INSTANCE = "instance", "Instance"
+
+
+class ShareType(models.TextChoices):
+    USER = "user", "User"
+    ROLE = "role", "Role"
+
+
+class HealthStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not checked"
+    REACHABLE = "reachable", "Reachable"
+    UNREACHABLE = "unreachable", "Unreachable"
+
+# Address-book entry fields (session-broker) that live in Connection.extra_config.
+ENTRY_EXTRA_KEYS = (
+    "domain",
+    "security",
+    "auth_pkg",
+    "kdc_url",
+    "color_depth",
+    "enable_drive",
+    "disable_copy",
+    "disable_paste",
+    "autofill",
+    "allowed_domains",
+    "login_script",
+)
+
+RDP_SECURITY = ("", "any", "tls", "nla", "rdp")
+RDP_AUTH_PACKAGES = ("", "kerberos", "ntlm")
+COLOR_DEPTHS = (8, 16, 24, 32)

@@ -1,0 +1,50 @@
+"""Console page for connections: a shell that drives the connection-manager API from the browser.
+
+The page is open to every signed-in user (viewers see what is shared with them); the flags below
+only decide which buttons show. The API makes every decision again on each request.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from accounts.permissions import can
+from accounts.roles import Perm
+from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
+from sessions.choices import TERMINAL_TYPES
+from sessions.services.sessions import SESSION_TYPE_OF
+
+# Protocols whose connections open a terminal session in the browser (ssh, sftp, telnet).
+SESSION_PROTOCOLS = [p.value for p in Protocol if SESSION_TYPE_OF.get(p) in TERMINAL_TYPES]
+
+
+@login_required
+def index(request):
+    user = request.user
+    page = {
+        "userId": f"user_{user.pk}",
+        "canCreate": can(user, Perm.CONNECTIONS_CREATE),
+        "canShare": can(user, Perm.CONNECTIONS_SHARE),
+        "canImportExport": can(user, Perm.CONNECTIONS_IMPORT_EXPORT),
+        "canEditAny": can(user, Perm.CONNECTIONS_EDIT_ANY),
+        "canDeleteAny": can(user, Perm.CONNECTIONS_DELETE_ANY),
+        "canManageAddressBook": can(user, Perm.ADDRESSBOOK_MANAGE),
+        "canConnect": can(user, Perm.SESSIONS_CONNECT),
+        "sessionProtocols": SESSION_PROTOCOLS,
+        "protocols": [
+            {"value": p.value, "label": p.label, "defaultPort": DEFAULT_PORTS[p]} for p in Protocol
+        ],
+        "keyProtocols": list(KEY_PROTOCOLS),
+    }
+    return render(
+        request,
+        "connections/index.html",
+        {
+            "page": page,
+            "can_create": page["canCreate"],
+            "can_share": page["canShare"],
+            # connection-manager: import also creates connections, so it needs both permissions.
+            "can_import": page["canImportExport"] and page["canCreate"],
+            "can_export": page["canImportExport"],
+            "protocols": Protocol.choices,
+        },
+    )

@@ -1,0 +1,18 @@
+"""connection-manager.txt, mounted at /api/ (its paths start with /connections).
+
+Folders are registered first so that /connections/groups… is not read as a connection id.
+Beyond the document: GET /connections/tags (tag names for filtering) and
+GET /connections/share-targets (users and roles for the share dialog).
+"""
+
+from rest_framework.routers import SimpleRouter
+
+from connections.api import views
+
+app_name = "connection-manager"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("connections/groups", views.ConnectionGroupViewSet, basename="connection-group")
+router.register("connections", views.ConnectionViewSet, basename="connection")
+
+urlpatterns = router.urls

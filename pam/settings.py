@@ -1,0 +1,380 @@
+"""Settings for PAM, read from the environment (see CONTRACT.md).
+
+This is the only module that reads ``os.environ``. With no variables set, PAM runs on the
+embedded default: SQLite, the in-memory channel layer and a filesystem Celery broker, all under
+``PAM_DATA_DIR``. ``PAM_DATABASE_URL`` selects PostgreSQL; ``PAM_REDIS_URL`` switches the channel
+layer, the Celery broker and result backend, and the cache to Redis together.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name, default):
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_bool(name, default=False):
+    raw = env_str(name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean, got {raw!r}")
+
+
+def env_list(name, default=()):
+    raw = env_str(name)
+    if not raw:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _resolve(path):
+    path = Path(path)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+DATA_DIR = _resolve(env_str("PAM_DATA_DIR", "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+RECORDINGS_DIR = DATA_DIR / "recordings"
+HOST_KEYS_DIR = DATA_DIR / "host-keys"
+
+# The master key that encrypts stored credentials (base64 of 32 bytes). Unset: pam.crypto
+# generates one into MASTER_KEY_FILE on first use. KNOWN_KEYS_DIR keeps older keys readable.
+MASTER_KEY = env_str("PAM_MASTER_KEY")
+MASTER_KEY_FILE = DATA_DIR / "master.key"
+KNOWN_KEYS_DIR = DATA_DIR / "keys"
+
+
+def _secret_key():
+    """Return the Django signing key: from the environment, else generated once into DATA_DIR."""
+    configured = env_str("PAM_SECRET_KEY")
+    if configured:
+        return configured
+    path = DATA_DIR / "secret.key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(50)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("PAM_DEBUG", False)
+ALLOWED_HOSTS = env_list("PAM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("PAM_CSRF_TRUSTED_ORIGINS")
+# Peers whose X-Forwarded-For is believed when recording a client address (audit trail).
+TRUSTED_PROXIES = env_list("PAM_TRUSTED_PROXIES")
+
+HTTP_PORT = env_int("PAM_HTTP_PORT", 8000)
+SSH_PORT = env_int("PAM_SSH_PORT", 2222)
+SITE_TITLE = env_str("PAM_SITE_TITLE", "PAM")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "accounts",
+    "connections",
+    "sessions.apps.SessionsConfig",
+    "recordings",
+    "sshserver",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pam.urls"
+ASGI_APPLICATION = "pam.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.console",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("PAM_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'pam.sqlite3'}"
+
+
+def _database(url):
+    config = dj_database_url.parse(url)
+    engine = config["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        config["NAME"] = str(_resolve(config["NAME"]))
+        # Several processes (web, worker, SSH listener) share the file: WAL lets readers run
+        # beside the writer, IMMEDIATE takes the write lock up front instead of failing mid-way.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+        config["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    elif engine == "django.db.backends.postgresql":
+        config["CONN_HEALTH_CHECKS"] = True
+    else:
+        raise ImproperlyConfigured("PAM_DATABASE_URL must be a sqlite:// or postgres:// URL")
+    return config
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis or the embedded default: channel layer, Celery, cache ----------------------------
+
+REDIS_URL = env_str("PAM_REDIS_URL")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "pam"},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pam",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Kombu's filesystem transport: a queue of files under DATA_DIR, shared by every process on
+    # this machine without any server to install.
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = DATA_DIR / "celery" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "control_folder": str(DATA_DIR / "celery" / "control"),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = f"file://{DATA_DIR / 'celery' / 'results'}"
+    for _folder in (_broker_dir, DATA_DIR / "celery" / "control", DATA_DIR / "celery" / "results"):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
+
+# --- Identity -------------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+SESSION_ENGINE = "accounts.session_store"
+SESSION_COOKIE_AGE = env_int("PAM_SESSION_AGE", 12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("PAM_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "console:login"
+CSRF_FAILURE_VIEW = "pam.api.errors.csrf_failure"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Single sign-on (authorization code flow with PKCE, state and nonce), enabled by its issuer.
+# The provider's endpoints come from its discovery document (accounts.oidc); the OIDC_* names
+# below are mozilla-django-oidc's.
+OIDC_ISSUER = env_str("PAM_OIDC_ISSUER").rstrip("/")
+OIDC_RP_CLIENT_ID = env_str("PAM_OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("PAM_OIDC_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_ISSUER and OIDC_RP_CLIENT_ID)
+OIDC_RP_SCOPES = env_str("PAM_OIDC_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGO = env_str("PAM_OIDC_SIGN_ALGO", "RS256")
+OIDC_GROUPS_CLAIM = env_str("PAM_OIDC_GROUPS_CLAIM", "groups")
+OIDC_NAME_CLAIM = env_str("PAM_OIDC_NAME_CLAIM", "name")
+OIDC_USERNAME_CLAIM = env_str("PAM_OIDC_USERNAME_CLAIM", "preferred_username")
+# Role of a user whose groups map to no role; "none" refuses such users.
+OIDC_DEFAULT_ROLE = env_str("PAM_OIDC_DEFAULT_ROLE", "viewer")
+OIDC_VERIFY_SSL = env_bool("PAM_OIDC_VERIFY_TLS", True)
+OIDC_TIMEOUT = env_int("PAM_OIDC_TIMEOUT", 10)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's end-session request
+OIDC_CALLBACK_CLASS = "accounts.oidc.CallbackView"
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc:callback"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
+ALLOW_LOGOUT_GET_METHOD = True  # session-broker: GET /auth/logout
+LOGIN_REDIRECT_URL_FAILURE = "/login?sso=failed"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.Backend",
+]
+
+# API keys and user tokens: how often last_used_at may be written for one token (seconds).
+TOKEN_LAST_USED_RESOLUTION = 60
+
+# --- Targets ----------------------------------------------------------------------------------
+
+# Addresses PAM never connects to for health checks, jump hosts or sessions: CIDR networks,
+# optionally with a port ("10.0.0.0/8", "192.0.2.7:25", "[2001:db8::1]:22"). The database and
+# Redis of the installation itself are always added (see connections.targets).
+DEFAULT_TARGET_DENYLIST = [
+    "169.254.169.254/32",  # cloud instance metadata (AWS, GCP, Azure, OpenStack)
+    "169.254.170.2/32",  # AWS ECS task metadata
+    "100.100.100.200/32",  # Alibaba Cloud metadata
+    "fd00:ec2::254/128",  # AWS metadata over IPv6
+]
+TARGET_DENYLIST = env_list("PAM_TARGET_DENYLIST", DEFAULT_TARGET_DENYLIST)
+HEALTH_CHECK_TIMEOUT = env_int("PAM_HEALTH_CHECK_TIMEOUT_MS", 3000) / 1000
+HEALTH_CHECK_CONCURRENCY = env_int("PAM_HEALTH_CHECK_CONCURRENCY", 256)
+HEALTH_CHECK_INTERVAL = env_int("PAM_HEALTH_CHECK_INTERVAL", 300)
+HEALTH_CHECK_MAX_TARGETS = 5000
+
+# The beat schedule of `celery -A pam worker -B`; tasks are safe to run twice.
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-logins": {
+        "task": "accounts.tasks.purge_expired_logins",
+        "schedule": 3600.0,
+    },
+    "check-connection-health": {
+        "task": "connections.tasks.check_connection_health",
+        "schedule": float(HEALTH_CHECK_INTERVAL),
+    },
+    "reap-lost-sessions": {
+        "task": "sessions.tasks.reap_lost_sessions",
+        "schedule": 30.0,
+    },
+}
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+NODE_HEARTBEAT = 5  # seconds between a node's heartbeats
+NODE_STALE_AFTER = 30  # a node silent this long is dead; its sessions are ended as lost
+SESSION_PENDING_TTL = 3600  # a session nobody opened within this many seconds expires
+SESSION_RECONNECT_GRACE = env_int("PAM_SESSION_RECONNECT_GRACE", 60)  # seconds the owner may be away
+SESSION_SCROLLBACK_BYTES = 64 * 1024  # recent output replayed to a (re)attaching browser
+SESSION_HIGH_WATER = 4 * 1024 * 1024  # bytes sent but not drawn by the owner before reading pauses
+SESSION_LOW_WATER = 1024 * 1024
+SESSION_VIEWER_MAX_BEHIND = 16 * 1024 * 1024  # a watcher further behind is let go
+# Origins whose links to GET /api/connect open a session without a confirmation page (NetBox).
+CONNECT_TRUSTED_ORIGINS = env_list("PAM_CONNECT_TRUSTED_ORIGINS")
+
+# --- API ------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredPerms"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["pam.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "pam.api.errors.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PAM API",
+    "DESCRIPTION": (
+        "Privileged access management: connections, sessions, recordings, users and tokens. "
+        "Authenticate with `Authorization: Bearer <token>`, `Authorization: Token <token>`, "
+        "`X-API-Key: <token>` or the browser session. A token is an API key (`name:secret`) or "
+        "a personal user token (`pamu_…`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui-dist",
+    "SWAGGER_UI_FAVICON_HREF": "/static/console/favicon.svg",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/(api|connection-manager/api/v1)",
+    "ENUM_NAME_OVERRIDES": {"ProtocolEnum": "connections.choices.Protocol"},
+}
+
+# --- Static files, i18n, logging ------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Request bodies above this are refused with a JSON 400 before any view parses them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PAM_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("PAM_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

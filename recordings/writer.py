@@ -1,0 +1,65 @@
+"""Write a terminal session as asciicast v2 (the format `asciinema cat` and players read).
+
+Events are buffered and written by ``flush()``, which the session calls at least once a second.
+Each flush is a single ``os.write`` of whole lines, so a process killed at any moment leaves a
+file whose every line is complete: a crash loses at most the last second, never the file.
+"""
+
+import codecs
+import json
+import os
+import time
+from pathlib import Path
+
+
+class AsciicastWriter:
+    def __init__(self, path, *, width, height, title, started_at):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self._start = time.monotonic()
+        self._lines = []
+        self._decoders = {kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in "io"}
+        self.size = 0
+        header = {
+            "version": 2,
+            "width": width,
+            "height": height,
+            "timestamp": int(started_at.timestamp()),
+            "title": title,
+            "env": {"TERM": "xterm-256color", "SHELL": "/bin/sh"},
+        }
+        self._lines.append(json.dumps(header))
+        self.flush()
+
+    def _event(self, kind, text):
+        self._lines.append(json.dumps([round(time.monotonic() - self._start, 6), kind, text]))
+
+    def output(self, data):
+        text = self._decoders["o"].decode(data)
+        if text:
+            self._event("o", text)
+
+    def input(self, data):
+        text = self._decoders["i"].decode(data)
+        if text:
+            self._event("i", text)
+
+    def resize(self, cols, rows):
+        self._event("r", f"{cols}x{rows}")
+
+    def flush(self):
+        if not self._lines or self._fd is None:
+            return
+        chunk = ("\n".join(self._lines) + "\n").encode()
+        self._lines = []
+        os.write(self._fd, chunk)
+        self.size += len(chunk)
+
+    def close(self):
+        if self._fd is None:
+            return
+        self.flush()
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None

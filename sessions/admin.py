@@ -1,0 +1,65 @@
+from django.contrib import admin, messages
+
+from accounts.authentication import client_ip
+from sessions.models import KnownHost, Node, Session, Viewer
+from sessions.services.hostkeys import accept_pending_key
+from sessions.services.sessions import terminate_session
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    """The session trail; credentials (``secrets``) are never shown."""
+
+    list_display = ["id", "session_type", "owner", "host", "port", "username", "status", "created_at", "ended_at"]
+    list_filter = ["status", "session_type", "share_mode", "recording_enabled"]
+    search_fields = ["id", "host", "username", "owner__email", "owner__username", "client_ip", "node"]
+    date_hierarchy = "created_at"
+    list_select_related = ["owner"]
+    exclude = ["secrets", "share_digest"]
+    readonly_fields = [f.name for f in Session._meta.fields if f.name not in ("secrets", "share_digest")]
+    actions = ["terminate"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Terminate selected live sessions")
+    def terminate(self, request, queryset):
+        for session in queryset:
+            if session.is_live:
+                terminate_session(actor=request.user, session=session, ip=client_ip(request))
+        self.message_user(request, "Terminated.")
+
+
+@admin.register(KnownHost)
+class KnownHostAdmin(admin.ModelAdmin):
+    """Pinned host keys; a changed key waits here for an admin to accept it."""
+
+    list_display = ["host", "port", "key_type", "fingerprint", "pending_fingerprint", "first_seen", "accepted_by"]
+    list_filter = ["key_type"]
+    search_fields = ["host", "fingerprint", "pending_fingerprint"]
+    readonly_fields = ["first_seen", "accepted_by", "pending_key_type", "pending_key", "pending_fingerprint"]
+    actions = ["accept_pending"]
+
+    @admin.action(description="Accept the new (pending) host key")
+    def accept_pending(self, request, queryset):
+        accepted = 0
+        for known in queryset:
+            if known.has_pending_change:
+                accept_pending_key(actor=request.user, known_host=known, ip=client_ip(request))
+                accepted += 1
+        self.message_user(request, f"{accepted} new key(s) accepted.", level=messages.SUCCESS)
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ["id", "hostname", "pid", "started_at", "seen_at"]
+    search_fields = ["id", "hostname"]
+    list_filter = ["hostname"]
+
+
+@admin.register(Viewer)
+class ViewerAdmin(admin.ModelAdmin):
+    list_display = ["session", "user", "access", "node", "client_ip", "joined_at"]
+    list_filter = ["access"]
+    search_fields = ["user__email", "session__id", "client_ip"]
+    list_select_related = ["user", "session"]

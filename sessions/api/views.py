@@ -1,0 +1,108 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import client_ip
+from accounts.roles import Perm
+from connections.models import ConnectionGroup
+from pam.api.errors import renamed_fields
+from sessions.api import serializers as s
+from sessions.choices import LIVE_STATUSES
+from sessions.models import Session
+from sessions.services import sessions as service
+
+# A UUID's exact shape: anything else is not a session (and must not reach a UUID lookup).
+UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def created_response(session, share_key):
+    """session-broker: ``session_id``, ``client_url``, ``share_url`` (and an ephemeral public key)."""
+    client = f"/client/{session.pk}"
+    body = {"session_id": str(session.pk), "client_url": client, "share_url": f"{client}&key={share_key}"}
+    if session.public_key:
+        body["banner_text"] = session.public_key
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _validated(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.SessionSerializer
+    lookup_value_regex = UUID
+    required_perms = {
+        "list": Perm.SESSIONS_VIEW,
+        "retrieve": Perm.SESSIONS_VIEW,
+        "create": Perm.SESSIONS_CREATE,
+        "destroy": Perm.SESSIONS_VIEW,
+        "banner": None,
+        "share": Perm.SESSIONS_VIEW,
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Session.objects.none()
+        sessions = Session.objects.visible_to(self.request.user).select_related("owner", "recording")
+        if self.action == "list" and self.request.query_params.get("live") == "true":
+            sessions = sessions.filter(status__in=LIVE_STATUSES)
+        return sessions
+
+    @extend_schema(parameters=[OpenApiParameter("live", bool, description="Only sessions still open.")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.SessionCreateSerializer, responses={201: s.SessionCreatedSerializer})
+    def create(self, request):
+        fields = _validated(s.SessionCreateSerializer, request)
+        with renamed_fields(s.SESSION_FIELD_NAMES):
+            session, key = service.create_session(actor=request.user, ip=client_ip(request), **fields)
+        return created_response(session, key)
+
+    @extend_schema(responses=s.SessionSerializer)
+    def destroy(self, request, pk=None):
+        session = service.terminate_session(actor=request.user, session=self.get_object(), ip=client_ip(request))
+        return Response(self.get_serializer(session).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("key", str, description="The share key of the session's share_url.")],
+        responses=s.BannerSerializer,
+    )
+    @action(detail=True, methods=["get"], authentication_classes=[])
+    def banner(self, request, pk=None):
+        """session-broker: the banner (and an ephemeral public key), for holders of the share key."""
+        session = Session.objects.filter(pk=pk).first()
+        if session is None or not service.share_key_matches(session, request.query_params.get("key", "")):
+            raise NotFound()
+        return Response({"banner_text": session.banner or session.public_key, "public_key": session.public_key})
+
+    @extend_schema(request=s.ShareSerializer, responses=s.ShareLinkSerializer)
+    @action(detail=True, methods=["post"])
+    def share(self, request, pk=None):
+        """A new share link for the session (the previous one stops working): owner only."""
+        session = self.get_object()
+        body = _validated(s.ShareSerializer, request)
+        key = service.rotate_share_key(actor=request.user, session=session, **body)
+        return Response({"share_url": f"/client/{session.pk}&key={key}", "share_mode": session.share_mode})
+
+
+class AddressBookConnectView(APIView):
+    required_perms = {"post": Perm.SESSIONS_CONNECT}
+
+    @extend_schema(request=s.ConnectSerializer, responses={201: s.SessionCreatedSerializer})
+    def post(self, request, scope, folder, entry):
+        """session-broker: open a session on an address-book entry; overrides are never stored."""
+        visible = ConnectionGroup.objects.address_book_visible_to(request.user)
+        target = get_object_or_404(get_object_or_404(visible, scope=scope, name=folder).connections, name=entry)
+        overrides = _validated(s.ConnectSerializer, request)
+        with renamed_fields(s.SESSION_FIELD_NAMES):
+            session, key = service.connect_connection(
+                actor=request.user, connection=target, ip=client_ip(request), **overrides
+            )
+        return created_response(session, key)

@@ -1,0 +1,41 @@
+from django.db import models
+
+
+class SessionType(models.TextChoices):
+    SSH = "ssh", "SSH"
+    TELNET = "telnet", "Telnet"
+    RDP = "rdp", "RDP"
+    VNC = "vnc", "VNC"
+    WEB = "web", "Web"
+
+
+# The session types this node can open (terminal sessions; graphical ones come later).
+TERMINAL_TYPES = (SessionType.SSH, SessionType.TELNET)
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Waiting for the terminal"
+    CONNECTING = "connecting", "Connecting"
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ended"
+    TERMINATED = "terminated", "Terminated"
+    FAILED = "failed", "Failed"
+    LOST = "lost", "Lost with its node"
+
+
+LIVE_STATUSES = (Status.PENDING, Status.CONNECTING, Status.ACTIVE)
+FINISHED_STATUSES = (Status.ENDED, Status.TERMINATED, Status.FAILED, Status.LOST)
+
+
+class ShareMode(models.TextChoices):
+    READ_ONLY = "read-only", "Watch only"
+    READ_WRITE = "read-write", "Watch and type"
+
+
+class Access(models.TextChoices):
+    """How a websocket takes part in a session."""
+
+    OWNER = "owner", "Owner"
+    VIEWER = "viewer", "Viewer (share link)"
+    COLLABORATOR = "collaborator", "Collaborator (read-write share link)"
+    SUPERVISOR = "supervisor", "Supervisor (admin watching)"

@@ -1,0 +1,169 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.permissions import can
+from accounts.roles import Perm
+from pam.fields import EncryptedTextField
+from sessions.choices import FINISHED_STATUSES, LIVE_STATUSES, SessionType, ShareMode, Status
+
+
+class SessionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(status__in=LIVE_STATUSES)
+
+    def visible_to(self, user):
+        """Sessions ``user`` may list: their own; every session for those who may watch any."""
+        if can(user, Perm.SESSIONS_WATCH_ANY) or can(user, Perm.SESSIONS_TERMINATE_ANY):
+            return self.all()
+        return self.filter(owner=user)
+
+
+class Session(models.Model):
+    """One session to a target, from creation to its end: the live state and its audit trail.
+
+    Credentials of an ad-hoc or prompted session (and an ephemeral keypair's private key) are
+    kept encrypted in ``secrets`` only until the target is reached, then wiped. A saved
+    connection's credentials are read from the connection when connecting, never copied.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sessions")
+    connection = models.ForeignKey(
+        "connections.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    session_type = models.CharField(max_length=10, choices=SessionType.choices)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    username = models.CharField(max_length=255, blank=True)
+    # What the target was reached through: "user@host:port" per hop, for the trail.
+    jump_chain = models.JSONField(default=list, blank=True)
+    secrets = EncryptedTextField(help_text="Encrypted JSON: credentials used once to connect.")
+    public_key = models.TextField(blank=True, help_text="Public half of an ephemeral keypair.")
+    banner = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_message = models.CharField(max_length=500, blank=True)
+    share_digest = models.CharField(max_length=64, blank=True, editable=False)
+    share_mode = models.CharField(max_length=10, choices=ShareMode.choices, default=ShareMode.READ_ONLY)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    dpi = models.PositiveIntegerField(null=True, blank=True)
+    enable_drive = models.BooleanField(default=False)
+    disable_copy = models.BooleanField(default=False)
+    disable_paste = models.BooleanField(default=False)
+    recording_enabled = models.BooleanField(default=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    node = models.CharField(max_length=100, blank=True, help_text="The node holding the target connection.")
+    bytes_in = models.BigIntegerField(default=0, help_text="Client to target.")
+    bytes_out = models.BigIntegerField(default=0, help_text="Target to client.")
+    channels = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_activity = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["node", "status"])]
+
+    def __str__(self):
+        return f"{self.session_type} {self.username}@{self.host}:{self.port} ({self.status})"
+
+    def __repr__(self):
+        return f"<Session {self.pk} {self.status}>"
+
+    @property
+    def is_live(self):
+        return self.status in LIVE_STATUSES
+
+    @property
+    def is_finished(self):
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def target(self):
+        return f"{self.username}@{self.host}:{self.port}" if self.username else f"{self.host}:{self.port}"
+
+
+class Node(models.Model):
+    """A web process that holds live target connections; it proves it is alive by heartbeat.
+
+    Sessions whose node stops beating are ended as lost (their recordings are on disk, flushed
+    at least once a second), so no session outlives the process that held it.
+    """
+
+    id = models.CharField(primary_key=True, max_length=100)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self):
+        return self.id
+
+
+class KnownHost(models.Model):
+    """A target's SSH host key, trusted on first use and pinned from then on.
+
+    Keyed by endpoint, so a saved connection, an ad-hoc session and a jump hop reaching the same
+    ``host:port`` share one pin. A different key offered later is kept as ``pending_key`` and
+    refused until an admin accepts it.
+    """
+
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    key_type = models.CharField(max_length=50)
+    public_key = models.TextField(help_text="Base64 of the key, as in known_hosts.")
+    fingerprint = models.CharField(max_length=100)
+    pending_key_type = models.CharField(max_length=50, blank=True)
+    pending_key = models.TextField(blank=True)
+    pending_fingerprint = models.CharField(max_length=100, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["host", "port"]
+        constraints = [models.UniqueConstraint(fields=["host", "port"], name="unique_known_host")]
+
+    def __str__(self):
+        return f"{self.host}:{self.port} {self.key_type} {self.fingerprint}"
+
+    @property
+    def has_pending_change(self):
+        return bool(self.pending_key)
+
+
+class Viewer(models.Model):
+    """A websocket attached to a session right now (who is watching, from which node)."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="viewers")
+    channel_name = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    access = models.CharField(max_length=15)
+    node = models.CharField(max_length=100)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(access__in=["owner", "viewer", "collaborator", "supervisor"]), name="viewer_access_known"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.access} on {self.session_id}"

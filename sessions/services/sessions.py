@@ -1,0 +1,240 @@
+"""Sessions: open one (ad hoc, from a saved connection, from an address-book entry), end one.
+
+Opening a session only records what to connect to; the target is reached when the terminal
+attaches (sessions.engine), on whichever node serves that websocket. Credentials given for one
+session (ad hoc, or prompted at connect time) are kept encrypted on the session until then and
+wiped once used; a saved connection's credentials are read from the connection, never copied.
+"""
+
+import hashlib
+import hmac
+import json
+import secrets as random_secrets
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.choices import AuditAction
+from accounts.permissions import can
+from accounts.roles import Perm
+from accounts.services.audit import record_event
+from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
+from connections.models import Connection
+from connections.targets import check_literal
+from pam.exceptions import Forbidden, InvalidInput, ServiceError
+from pam.sshkeys import InvalidKey, load_private_key
+from sessions import live
+from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
+from sessions.models import Session
+
+SHARE_KEY_BYTES = 24
+MAX_HOPS = 8
+# A saved connection's protocol and the session type that opens it in the browser.
+SESSION_TYPE_OF = {
+    Protocol.SSH: SessionType.SSH,
+    Protocol.SFTP: SessionType.SSH,
+    Protocol.TELNET: SessionType.TELNET,
+    Protocol.RDP: SessionType.RDP,
+    Protocol.VNC: SessionType.VNC,
+    Protocol.WEB: SessionType.WEB,
+}
+
+
+def share_digest(key):
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def share_key_matches(session, key):
+    return bool(session.share_digest and key) and hmac.compare_digest(session.share_digest, share_digest(key))
+
+
+def generate_keypair():
+    """Return ``(private OpenSSH PEM, public OpenSSH line)`` of a new Ed25519 key."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return private, public.decode() + " pam-ephemeral"
+
+
+def _check_key(text, field):
+    if text:
+        try:
+            load_private_key(text)
+        except InvalidKey as exc:
+            raise InvalidInput(str(exc), field=field) from None
+
+
+def _check_target(session_type, host, port, hops):
+    if session_type not in TERMINAL_TYPES:
+        raise InvalidInput(
+            f"{session_type} sessions are not available yet; this installation opens ssh and telnet sessions.",
+            field="session_type",
+        )
+    if not host:
+        raise InvalidInput("A hostname is required.", field="host")
+    check_literal(host, port)
+    if len(hops) > MAX_HOPS:
+        raise InvalidInput(f"At most {MAX_HOPS} jump hosts.", field="jump_hosts")
+    if hops and session_type != SessionType.SSH:
+        # The engine reaches telnet targets directly: refuse a chain rather than skip it unseen.
+        raise InvalidInput(f"Jump hosts are not available for {session_type} sessions yet.", field="jump_hosts")
+    for index, hop in enumerate(hops):
+        try:
+            check_literal(hop["host"], hop.get("port") or 22)
+            _check_key(hop.get("private_key"), "private_key")
+        except ServiceError as exc:
+            raise InvalidInput(exc.message, field=f"jump_hosts[{index}].{exc.field or 'hostname'}") from None
+
+
+def _create(*, actor, connection, session_type, host, port, username, secret_fields, hops, options, ip):
+    private_key, public_key = "", ""
+    if options.pop("generate_keypair", False):
+        if session_type != SessionType.SSH:
+            raise InvalidInput("An ephemeral keypair is only for ssh sessions.", field="generate_keypair")
+        private_key, public_key = generate_keypair()
+        secret_fields = {**secret_fields, "private_key": private_key}
+    share_key = random_secrets.token_urlsafe(SHARE_KEY_BYTES)
+    banner = options.pop("banner", "") or ""
+    session = Session(
+        owner=actor,
+        connection=connection,
+        session_type=session_type,
+        host=host,
+        port=port,
+        username=username,
+        jump_chain=[f"{h['username']}@{h['host']}:{h.get('port') or 22}" for h in hops],
+        secrets=json.dumps({**secret_fields, "hops": hops}) if (secret_fields or hops) else "",
+        public_key=public_key,
+        banner=banner,
+        share_digest=share_digest(share_key),
+        client_ip=ip,
+        **options,
+    )
+    with transaction.atomic():
+        session.save(force_insert=True)
+        record_event(
+            action=AuditAction.SESSION_CREATED,
+            user=actor,
+            object_type="session",
+            object_name=str(session.pk),
+            ip=ip,
+            details=f"{session_type} {session.target}" + (f" via {', '.join(session.jump_chain)}" if hops else ""),
+        )
+    return session, share_key
+
+
+def create_session(*, actor, session_type, host="", port=None, username="", password="", private_key="",
+                   jump_hosts=(), ip=None, **options):
+    """Open an ad-hoc session (session-broker POST /api/sessions): poweruser and above."""
+    if not can(actor, Perm.SESSIONS_CREATE):
+        raise Forbidden("Ad-hoc sessions need the sessions.create permission (poweruser or higher).")
+    port = port or DEFAULT_PORTS.get(session_type, 22)
+    hops = [dict(h) for h in jump_hosts]
+    _check_target(session_type, host, port, hops)
+    _check_key(private_key, "private_key")
+    if private_key and session_type != SessionType.SSH:
+        raise InvalidInput("A private key is only for ssh sessions.", field="private_key")
+    secret_fields = {k: v for k, v in {"password": password, "private_key": private_key}.items() if v}
+    return _create(
+        actor=actor, connection=None, session_type=session_type, host=host, port=port, username=username,
+        secret_fields=secret_fields, hops=hops, options=options, ip=ip,
+    )
+
+
+def needs_credentials(connection):
+    """session-broker: an entry with prompt_credentials or no stored secret asks at connect time."""
+    return connection.prompt_credentials or not (connection.password or connection.private_key)
+
+
+def connect_connection(*, actor, connection, username=None, password=None, ip=None, **options):
+    """Open a session on a saved connection or address-book entry the actor may use.
+
+    ``username``/``password`` given here are for this session only and never stored on the
+    connection. Jump-host credentials always come from the connection.
+    """
+    if not can(actor, Perm.SESSIONS_CONNECT):
+        raise Forbidden("Opening sessions needs the sessions.connect permission (operator or higher).")
+    if not Connection.objects.usable_by(actor).filter(pk=connection.pk).exists():
+        raise Forbidden("This connection is not available to you.")
+    session_type = SESSION_TYPE_OF.get(connection.protocol)
+    if session_type is None:
+        raise InvalidInput(f"{connection.get_protocol_display()} connections cannot be opened as sessions.")
+    host, port = connection.endpoint()
+    _check_target(session_type, host, port, [])
+    if session_type != SessionType.SSH and connection.jump_hops.exists():
+        raise InvalidInput(f"Jump hosts are not available for {session_type} sessions yet.", field="jump_hosts")
+    prompted = {k: v for k, v in {"password": password}.items() if v}
+    if needs_credentials(connection) and not prompted:
+        raise InvalidInput("This connection asks for credentials at connect time.", field="password")
+    options.setdefault("recording_enabled", connection.recording_enabled)
+    options.setdefault("banner", connection.display_name and f"Connected to {connection.display_name}")
+    for flag in ("enable_drive", "disable_copy", "disable_paste"):
+        options.setdefault(flag, bool(connection.extra_config.get(flag, False)))
+    return _create(
+        actor=actor,
+        connection=connection,
+        session_type=session_type,
+        host=host,
+        port=port,
+        username=username or connection.username,
+        secret_fields={**prompted, "prompted": bool(prompted)},
+        hops=[],
+        options=options,
+        ip=ip,
+    )
+
+
+def credentials_for(session):
+    """Everything needed to reach the target: the session's own secrets, else the connection's."""
+    own = json.loads(session.secrets) if session.secrets else {}
+    connection = session.connection
+    if connection is not None and not own.get("prompted"):
+        own.setdefault("password", connection.password)
+    if connection is not None:
+        if connection.protocol in KEY_PROTOCOLS and not own.get("prompted"):
+            own.setdefault("private_key", connection.private_key)
+        own["hops"] = [
+            {"host": h.host, "port": h.port, "username": h.username, "password": h.password, "private_key": h.private_key}
+            for h in connection.jump_hops.all()
+        ]
+    own.setdefault("hops", [])
+    return own
+
+
+def rotate_share_key(*, actor, session, share_mode=None):
+    """Give the session a new share link (the old one stops working); return the key."""
+    if session.owner_id != actor.pk:
+        raise Forbidden("Only the session's owner shares it.")
+    key = random_secrets.token_urlsafe(SHARE_KEY_BYTES)
+    session.share_digest = share_digest(key)
+    if share_mode:
+        session.share_mode = ShareMode(share_mode)
+    session.save(update_fields=["share_digest", "share_mode"])
+    return key
+
+
+def terminate_session(*, actor, session, ip=None):
+    """End a live session now (session-broker DELETE /api/sessions/:id)."""
+    if not can(actor, Perm.SESSIONS_TERMINATE_OWN, session):
+        raise Forbidden("Non-admins can only end their own sessions.")
+    now = timezone.now()
+    with transaction.atomic():
+        ended = Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
+            status=Status.TERMINATED, ended_at=now, ended_by=actor, status_message=f"Ended by {actor.email}", secrets=""
+        )
+        if ended:
+            record_event(
+                action=AuditAction.SESSION_TERMINATED,
+                user=actor,
+                object_type="session",
+                object_name=str(session.pk),
+                ip=ip,
+                details=session.target,
+            )
+            transaction.on_commit(lambda: live.notify_terminated(session.pk, session.node, actor.email))
+    session.refresh_from_db()
+    return session

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SshServerConfig(AppConfig):
+    name = "sshserver"
+    verbose_name = "SSH bastion"

@@ -1,0 +1,85 @@
+"""Driving terminal websockets in tests: in-process (Channels' communicator) or over the network."""
+
+import asyncio
+import json
+import time
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from pam.asgi import application
+from tests.factories import make_user_token
+
+
+def token_headers(user):
+    _, token = make_user_token(user)
+    return [(b"authorization", f"Bearer {token}".encode()), (b"origin", b"http://127.0.0.1")]
+
+
+class Terminal:
+    """A websocket to a session's terminal, collecting output and control events."""
+
+    def __init__(self, communicator):
+        self.ws = communicator
+        self.output = b""
+        self.events = []
+
+    @classmethod
+    async def open(cls, session_id, who, query="cols=100&rows=30"):
+        """Open as ``who``: a user (a personal token is made for them) or raw headers."""
+        headers = who if isinstance(who, list) else await database_sync_to_async(token_headers)(who)
+        communicator = WebsocketCommunicator(
+            application, f"/ws/sessions/{session_id}/terminal?{query}", headers=headers
+        )
+        connected, code = await communicator.connect(timeout=10)
+        terminal = cls(communicator)
+        terminal.accepted = connected
+        terminal.close_code = code
+        return terminal
+
+    async def _receive_one(self, timeout):
+        message = await self.ws.receive_output(timeout)
+        if message["type"] == "websocket.close":
+            self.events.append({"type": "closed", "code": message.get("code")})
+            return False
+        if message.get("bytes") is not None:
+            self.output += message["bytes"]
+        elif message.get("text") is not None:
+            self.events.append(json.loads(message["text"]))
+        return True
+
+    async def until(self, predicate, timeout=15.0):
+        # One receive per message, with the whole remaining time: the communicator cancels the
+        # application when a receive times out, so polling with short timeouts would kill it.
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0 or not await self._receive_one(remaining):
+                    if not predicate(self):
+                        raise AssertionError(f"websocket closed; events {self.events[-5:]}")
+            except asyncio.TimeoutError:
+                raise AssertionError(
+                    f"timed out; output tail {self.output[-400:]!r}, events {self.events[-5:]}"
+                ) from None
+        return self
+
+    async def until_output(self, needle, timeout=15.0):
+        needle = needle.encode() if isinstance(needle, str) else needle
+        return await self.until(lambda t: needle in t.output, timeout)
+
+    async def until_event(self, kind, timeout=15.0, **match):
+        def found(t):
+            return any(e.get("type") == kind and all(e.get(k) == v for k, v in match.items()) for e in t.events)
+
+        await self.until(found, timeout)
+        return next(e for e in reversed(self.events) if e.get("type") == kind)
+
+    async def type(self, text):
+        await self.ws.send_to(bytes_data=text.encode())
+
+    async def control(self, **message):
+        await self.ws.send_to(text_data=json.dumps(message))
+
+    async def close(self):
+        await self.ws.disconnect()

@@ -1,0 +1,173 @@
+"""Nodes holding live sessions: heartbeat, and ending the sessions of a node that stopped."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.choices import AuditAction
+from accounts.models import AuditEvent
+from sessions import tasks
+from sessions.models import Node, Session, Viewer
+from sessions.services import nodes
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def make_node(node_id, silent_for=0):
+    return Node.objects.create(
+        pk=node_id, hostname="web-1", pid=1234, seen_at=timezone.now() - timedelta(seconds=silent_for)
+    )
+
+
+def make_session(status="active", node="", age=0, **fields):
+    return Session.objects.create(
+        owner=make_user("operator"),
+        session_type="ssh",
+        host="10.0.0.1",
+        port=22,
+        username="root",
+        status=status,
+        node=node,
+        secrets=json.dumps({"password": "pw"}),
+        created_at=timezone.now() - timedelta(seconds=age),
+        **fields,
+    )
+
+
+def make_viewer(session, node, n=[0]):
+    n[0] += 1
+    return Viewer.objects.create(
+        session=session, channel_name=f"chan-{n[0]}", user=session.owner, access="owner", node=node
+    )
+
+
+@pytest.fixture
+def dead():
+    return make_node("dead-node", silent_for=settings.NODE_STALE_AFTER + 5)
+
+
+@pytest.fixture
+def alive():
+    return make_node("alive-node", silent_for=1)
+
+
+@pytest.mark.parametrize("status", ["pending", "connecting", "active"])
+def test_live_sessions_of_a_dead_node_are_lost(dead, status):
+    session = make_session(status, node=dead.pk)
+    assert nodes.reap_lost_sessions() == 1
+    session.refresh_from_db()
+    assert session.status == "lost" and session.ended_at is not None
+    assert session.secrets == ""
+    assert dead.pk in session.status_message
+
+
+def test_lost_session_is_audited(dead):
+    session = make_session(node=dead.pk)
+    nodes.reap_lost_sessions()
+    event = AuditEvent.objects.get(action=AuditAction.SESSION_ENDED)
+    assert event.object_name == str(session.pk) and dead.pk in event.details
+
+
+def test_sessions_of_a_living_node_are_left_alone(dead, alive):
+    session = make_session(node=alive.pk)
+    assert nodes.reap_lost_sessions() == 0
+    session.refresh_from_db()
+    assert session.status == "active" and session.secrets and session.ended_at is None
+    assert Node.objects.filter(pk=alive.pk).exists()
+
+
+@pytest.mark.parametrize("status", ["ended", "terminated", "failed"])
+def test_finished_sessions_of_a_dead_node_stay_as_they_were(dead, status):
+    session = make_session(status, node=dead.pk, status_message="Closed by the target.")
+    assert nodes.reap_lost_sessions() == 0
+    session.refresh_from_db()
+    assert session.status == status and session.status_message == "Closed by the target."
+
+
+def test_dead_node_and_its_viewers_are_deleted(dead, alive):
+    on_dead = make_session(node=dead.pk)
+    on_alive = make_session(node=alive.pk)
+    make_viewer(on_dead, dead.pk)
+    watching_from_dead = make_viewer(on_alive, dead.pk)
+    kept = make_viewer(on_alive, alive.pk)
+    nodes.reap_lost_sessions()
+    assert list(Node.objects.values_list("pk", flat=True)) == [alive.pk]
+    assert list(Viewer.objects.all()) == [kept]
+    assert not Viewer.objects.filter(pk=watching_from_dead.pk).exists()
+
+
+def test_pending_session_never_opened_expires(settings):
+    old = make_session("pending", age=settings.SESSION_PENDING_TTL + 60)
+    assert nodes.reap_lost_sessions() == 1
+    old.refresh_from_db()
+    assert old.status == "ended" and old.ended_at is not None and old.secrets == ""
+
+
+def test_recent_pending_session_is_kept(settings):
+    recent = make_session("pending", age=settings.SESSION_PENDING_TTL - 60)
+    assert nodes.reap_lost_sessions() == 0
+    recent.refresh_from_db()
+    assert recent.status == "pending" and recent.secrets
+
+
+def test_old_session_held_by_a_living_node_is_kept(alive, settings):
+    held = make_session("active", node=alive.pk, age=settings.SESSION_PENDING_TTL * 10)
+    assert nodes.reap_lost_sessions() == 0
+    held.refresh_from_db()
+    assert held.status == "active"
+
+
+def test_reaping_twice_is_harmless(dead, settings):
+    lost = make_session(node=dead.pk)
+    expired = make_session("pending", age=settings.SESSION_PENDING_TTL + 60)
+    assert nodes.reap_lost_sessions() == 2
+    ended_at = {s.pk: s.ended_at for s in Session.objects.all()}
+    assert nodes.reap_lost_sessions() == 0
+    assert {s.pk: s.ended_at for s in Session.objects.all()} == ended_at
+    assert Session.objects.get(pk=lost.pk).status == "lost"
+    assert Session.objects.get(pk=expired.pk).status == "ended"
+    assert AuditEvent.objects.filter(action=AuditAction.SESSION_ENDED).count() == 1
+
+
+def test_stale_after_can_be_given(alive):
+    session = make_session(node=alive.pk)
+    assert nodes.reap_lost_sessions(stale_after=0) == 1
+    session.refresh_from_db()
+    assert session.status == "lost" and not Node.objects.exists()
+
+
+def test_node_alive_follows_its_heartbeat(dead, alive):
+    assert nodes.node_alive(alive.pk) and not nodes.node_alive(dead.pk)
+    assert not nodes.node_alive("never-registered")
+    nodes.beat(dead.pk)
+    assert nodes.node_alive(dead.pk)
+
+
+def test_register_node_records_the_process():
+    nodes.register_node("web-7", 4242)
+    node = Node.objects.get()
+    assert (node.pk, node.pid) == ("web-7", 4242) and nodes.node_alive("web-7")
+
+
+def test_beat_of_a_reaped_node_registers_it_again(dead):
+    nodes.reap_lost_sessions()
+    assert not Node.objects.exists()
+    nodes.beat(dead.pk)  # the node was only slow: it comes back rather than stay unknown for good
+    assert nodes.node_alive(dead.pk)
+
+
+def test_task_reaps_and_returns_how_many(dead):
+    make_session(node=dead.pk)
+    assert tasks.reap_lost_sessions.apply().get() == 1
+    assert Session.objects.get().status == "lost"
+
+
+def test_task_is_scheduled():
+    tasks_scheduled = {entry["task"]: entry for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    entry = tasks_scheduled["sessions.tasks.reap_lost_sessions"]
+    assert 0 < entry["schedule"] <= settings.NODE_STALE_AFTER
+    assert tasks.reap_lost_sessions.name == "sessions.tasks.reap_lost_sessions"
