@@ -6,7 +6,8 @@ a confirmation (or the inline credential form) unless the link comes from a trus
 as the NetBox URL (PAM_CONNECT_TRUSTED_ORIGINS); the session is opened by the POST.
 """
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
@@ -18,7 +19,7 @@ from accounts.permissions import can
 from accounts.roles import Perm
 from accounts.views import login_required_sso, require_perm
 from connections.choices import DEFAULT_PORTS
-from connections.models import ConnectionGroup
+from connections.models import Connection, ConnectionGroup
 from pam.exceptions import ServiceError
 from sessions.choices import SessionType
 from sessions.models import Session
@@ -27,8 +28,26 @@ from sessions.services import sessions as service
 DISPLAY = ("width", "height", "dpi")
 
 
+# ASCII digits only (str.isdigit admits "²"), few enough that int() never refuses them.
+NUMBER = re.compile(r"[0-9]{1,6}")
+# A host name or IP literal (IPv6 included); the target deny list judges it afterwards.
+HOSTNAME = re.compile(r"[A-Za-z0-9._:\[\]%-]{1,255}")
+MAX_USERNAME = 255
+
+
 class BadLink(Exception):
     """The quick-connect link itself is wrong."""
+
+
+class NoSuchEntry(Exception):
+    """The address-book entry does not exist or is not in the user's folders."""
+
+
+def _username(params):
+    username = params.get("username", "")
+    if len(username) > MAX_USERNAME:
+        raise BadLink(f"username must be at most {MAX_USERNAME} characters.")
+    return username
 
 
 def _trusted(request):
@@ -42,7 +61,7 @@ def _int(params, name, low, high):
     raw = params.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadLink(f"{name} must be a number from {low} to {high}.")
     return int(raw)
 
@@ -57,7 +76,10 @@ def _entry(request, params):
     if scope not in ("shared", "instance"):
         raise BadLink("scope must be shared or instance.")
     visible = ConnectionGroup.objects.address_book_visible_to(request.user)
-    return get_object_or_404(get_object_or_404(visible, scope=scope, name=folder).connections, name=name)
+    entry = Connection.objects.filter(group__in=visible.filter(scope=scope, name=folder), name=name).first()
+    if entry is None:
+        raise NoSuchEntry(f"No address-book entry {scope}/{folder}/{name} you may use.")
+    return entry
 
 
 def _ad_hoc(params):
@@ -67,8 +89,10 @@ def _ad_hoc(params):
     host = params.get("hostname", "")
     if not host:
         raise BadLink("hostname is required.")
+    if not HOSTNAME.fullmatch(host):
+        raise BadLink("hostname must be a host name or an IP address.")
     port = _int(params, "port", 1, 65535) or DEFAULT_PORTS.get(protocol, 22)
-    return {"session_type": protocol, "host": host, "port": port, "username": params.get("username", "")}
+    return {"session_type": protocol, "host": host, "port": port, "username": _username(params)}
 
 
 @login_required_sso
@@ -83,7 +107,8 @@ def quick_connect(request):
             if not can(request.user, Perm.SESSIONS_CONNECT):
                 return _refused(request, "Opening sessions needs the operator role or higher.")
             entry = _entry(request, params)
-            target = {"name": entry.display_name or entry.name, "where": entry.endpoint(), "username": entry.username}
+            username = _username(params) or entry.username
+            target = {"name": entry.display_name or entry.name, "where": entry.endpoint(), "username": username}
             ask = service.needs_credentials(entry)
         else:
             if not can(request.user, Perm.SESSIONS_CREATE):
@@ -93,10 +118,17 @@ def quick_connect(request):
             ask = True  # no credentials travel in a link: ask for them
     except BadLink as exc:
         return render(request, "sessions/connect.html", {"error": str(exc)}, status=400)
+    except NoSuchEntry as exc:
+        return render(request, "sessions/connect.html", {"error": str(exc)}, status=404)
     if request.method == "GET" and (ask or not _trusted(request)):
         return render(request, "sessions/connect.html", {"target": target, "ask": ask, "params": params.items()})
     ip = client_ip(request)
-    credentials = {"username": params.get("username") or target["username"], "password": params.get("password", "")}
+    # A password counts only when the form asked for one: a link never carries a password.
+    typed = request.method == "POST" and ask
+    credentials = {
+        "username": target["username"],
+        "password": request.POST.get("password", "") if typed else "",
+    }
     try:
         if book:
             session, _ = service.connect_connection(
@@ -135,9 +167,16 @@ def client(request, session_id):
 
 def client_share_link(request, session_id, key):
     """session-broker share_url form ``/client/<id>&key=<key>``: the same page, key as a query."""
-    return HttpResponseRedirect(f"/client/{session_id}?key={key}")
+    return HttpResponseRedirect(f"/client/{session_id}?{urlencode({'key': key})}")
 
 
 @require_perm(Perm.SESSIONS_VIEW)
 def index(request):
-    return render(request, "sessions/index.html", {"watch_any": can(request.user, Perm.SESSIONS_WATCH_ANY)})
+    user = request.user
+    page = {
+        "userEmail": user.email,
+        "canWatchAny": can(user, Perm.SESSIONS_WATCH_ANY),
+        "canTerminateAny": can(user, Perm.SESSIONS_TERMINATE_ANY),
+    }
+    sees_all = page["canWatchAny"] or page["canTerminateAny"]
+    return render(request, "sessions/index.html", {"page": page, "sees_all": sees_all})

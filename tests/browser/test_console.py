@@ -22,7 +22,7 @@ def sign_in(page, user):
 def test_admin_opens_every_page_without_console_errors(page):
     admin = make_user("admin", display_name="Ada Admin")
     sign_in(page, admin)
-    for label in ["Home", "Connections", "My tokens", "Users", "Audit log"]:
+    for label in ["Home", "Connections", "Sessions", "My tokens", "Users", "Audit log"]:
         page.click(f"nav >> text={label}")
         expect(page.locator("nav a[aria-current=page]")).to_have_text(label)
         page.wait_for_load_state("networkidle")
@@ -39,7 +39,7 @@ def test_operator_sees_only_their_pages(page):
     operator = make_user("operator")
     sign_in(page, operator)
     links = page.locator("nav a").all_inner_texts()
-    assert links == ["Home", "Connections", "My tokens", "API"]
+    assert links == ["Home", "Connections", "Sessions", "My tokens", "API"]
     page.click("nav >> text=My tokens")
     expect(page.locator("#token-empty")).to_be_visible()
     expect(page.locator("#token-form")).to_have_count(0)  # operators may list, not create
