@@ -1,0 +1,153 @@
+"""Long transfers through the whole web path pass SSH re-keys at full speed, both ways.
+
+paramiko re-keys every 512 MiB (its Packetizer.REKEY_BYTES, left as it is). More than 2 GiB
+goes each way through the websocket, the consumer, the engine and paramiko to a real sshd;
+no pause between consecutive pieces of progress may exceed a second, and the target's own
+log proves the re-keys happened during the run. The session is not recorded, to keep 4 GiB off
+the disk; recording is covered by test_terminal.
+"""
+
+import json
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from sessions.services.sessions import create_session
+from tests.factories import make_user
+from tests.sessions.helpers import Terminal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SIZE = 2 * 1024**3 + 64 * 1024**2  # a little over 2 GiB
+MAX_PAUSE = 1.0
+LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq\n"
+CHUNK = LINE * (1024**2 // len(LINE))  # about 1 MiB of printable bytes per websocket frame
+PROGRESS_EVERY = 8 * 1024**2
+AHEAD = 32 * 1024**2  # how far the sender may run ahead of what the target confirmed
+
+# Run by the target account: reads SIZE bytes from the raw terminal, reporting as it goes.
+UPLOAD_READER = """
+import os, sys
+size, step = int(sys.argv[1]), int(sys.argv[2])
+got, mark = 0, step
+while got < size:
+    data = os.read(0, 1 << 20)
+    if not data:
+        break
+    got += len(data)
+    if got >= mark:
+        sys.stdout.write("P%d\\n" % got)
+        sys.stdout.flush()
+        mark += step
+sys.stdout.write("UPLOAD-DONE %d\\n" % got)
+sys.stdout.flush()
+"""
+
+
+def kex_count(sshd):
+    return sshd.log_text().count("SSH2_MSG_KEXINIT received")
+
+
+async def receive(terminal, timeout=30):
+    """One message from the session: ("data", bytes) or ("event", dict)."""
+    message = await terminal.ws.receive_output(timeout)
+    if message["type"] == "websocket.close":
+        raise AssertionError(f"the session closed: {message}")
+    if message.get("bytes") is not None:
+        return "data", message["bytes"]
+    return "event", json.loads(message["text"])
+
+
+async def ack(terminal, count):
+    await terminal.control(type="ack", bytes=count)
+
+
+async def shell_ready(terminal):
+    """Wait for the prompt, then put the terminal in raw mode so bytes pass untouched."""
+    await terminal.until_event("status", state="active")
+    await terminal.type("stty raw -echo; echo RAW-$((1+1))\n")
+    await terminal.until_output("RAW-2")
+    await ack(terminal, len(terminal.output))
+
+
+def open_session(sshd):
+    owner = make_user("poweruser")
+    session, _ = create_session(
+        actor=owner, session_type="ssh", host=sshd.host, port=sshd.port, username=sshd.user,
+        password=sshd.password, recording_enabled=False,
+    )
+    return owner, session
+
+
+def test_download_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
+    owner, session = open_session(sshd)
+    kex_before = kex_count(sshd)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await shell_ready(terminal)
+        await terminal.type(f"yes {LINE[:-1].decode()} | head -c {SIZE}; echo; echo DOWNLOAD-DONE\n")
+        got, tail, longest, last = 0, b"", 0.0, None
+        while b"DOWNLOAD-DONE" not in tail:
+            kind, payload = await receive(terminal)
+            if kind != "data":
+                continue
+            now = time.monotonic()
+            if last is not None:
+                longest = max(longest, now - last)
+            last = now
+            got += len(payload)
+            tail = (tail + payload)[-64:]
+            await ack(terminal, len(payload))
+        await terminal.type("exit\n")
+        await terminal.close()
+        return got, longest
+
+    started = time.monotonic()
+    got, longest = async_to_sync(scenario)()
+    elapsed = time.monotonic() - started
+    assert got > SIZE
+    assert longest < MAX_PAUSE, f"output stalled for {longest:.2f}s"
+    assert kex_count(sshd) - kex_before >= 1 + 4, "fewer re-keys than 2 GiB at 512 MiB each needs"
+    print(f"download: {got / elapsed / 2**20:.1f} MiB/s, longest pause {longest * 1000:.0f} ms")
+
+
+def test_upload_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
+    owner, session = open_session(sshd)
+    kex_before = kex_count(sshd)
+    reader = sshd.dir / "upload_reader.py"  # sshd.dir is readable by the target account
+    reader.write_text(UPLOAD_READER)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await shell_ready(terminal)
+        await terminal.type(f"python3 {reader} {SIZE} {PROGRESS_EVERY}\n")
+        sent, confirmed, longest, last, text = 0, 0, 0.0, time.monotonic(), b""
+        while b"UPLOAD-DONE" not in text:
+            while sent < SIZE and sent - confirmed < AHEAD:
+                piece = CHUNK[: SIZE - sent]
+                await terminal.ws.send_to(bytes_data=piece)
+                sent += len(piece)
+            kind, payload = await receive(terminal)
+            if kind != "data":
+                continue
+            await ack(terminal, len(payload))
+            text = (text + payload)[-256:]
+            reports = [int(line[1:]) for line in text.split(b"\n")[:-1] if line.startswith(b"P") and line[1:].isdigit()]
+            if reports and max(reports) > confirmed:
+                now = time.monotonic()
+                longest = max(longest, now - last)
+                confirmed, last = max(reports), now
+        done = int(text.split(b"UPLOAD-DONE ")[1].split(b"\n")[0])
+        await terminal.type("exit\n")
+        await terminal.close()
+        return done, longest
+
+    started = time.monotonic()
+    done, longest = async_to_sync(scenario)()
+    elapsed = time.monotonic() - started
+    assert done == SIZE
+    assert longest < MAX_PAUSE, f"input stalled for {longest:.2f}s"
+    assert kex_count(sshd) - kex_before >= 1 + 4, "fewer re-keys than 2 GiB at 512 MiB each needs"
+    print(f"upload: {done / elapsed / 2**20:.1f} MiB/s, longest pause {longest * 1000:.0f} ms")
