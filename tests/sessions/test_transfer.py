@@ -7,6 +7,7 @@ log proves the re-keys happened during the run. The session is not recorded, to 
 the disk; recording is covered by test_terminal.
 """
 
+import asyncio
 import json
 import time
 
@@ -23,8 +24,8 @@ SIZE = 2 * 1024**3 + 64 * 1024**2  # a little over 2 GiB
 MAX_PAUSE = 1.0
 LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq\n"
 CHUNK = LINE * (1024**2 // len(LINE))  # about 1 MiB of printable bytes per websocket frame
-PROGRESS_EVERY = 8 * 1024**2
-AHEAD = 32 * 1024**2  # how far the sender may run ahead of what the target confirmed
+PROGRESS_EVERY = 1024**2
+AHEAD = 16 * 1024**2  # how far the sender may run ahead of what the target confirmed
 
 # Run by the target account: reads SIZE bytes from the raw terminal, reporting as it goes.
 UPLOAD_READER = """
@@ -90,7 +91,10 @@ def test_download_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
         await terminal.type(f"yes {LINE[:-1].decode()} | head -c {SIZE}; echo; echo DOWNLOAD-DONE\n")
         got, tail, longest, last = 0, b"", 0.0, None
         while b"DOWNLOAD-DONE" not in tail:
-            kind, payload = await receive(terminal)
+            try:
+                kind, payload = await receive(terminal)
+            except TimeoutError:
+                raise AssertionError(f"output stopped after {got} bytes") from None
             if kind != "data":
                 continue
             now = time.monotonic()
@@ -98,7 +102,7 @@ def test_download_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
                 longest = max(longest, now - last)
             last = now
             got += len(payload)
-            tail = (tail + payload)[-64:]
+            tail = (tail + payload)[-4096:]
             await ack(terminal, len(payload))
         await terminal.type("exit\n")
         await terminal.close()
@@ -123,22 +127,40 @@ def test_upload_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
         terminal = await Terminal.open(session.pk, owner)
         await shell_ready(terminal)
         await terminal.type(f"python3 {reader} {SIZE} {PROGRESS_EVERY}\n")
-        sent, confirmed, longest, last, text = 0, 0, 0.0, time.monotonic(), b""
-        while b"UPLOAD-DONE" not in text:
-            while sent < SIZE and sent - confirmed < AHEAD:
+        progress = {"confirmed": 0}
+        moved = asyncio.Event()
+
+        async def send():
+            sent = 0
+            while sent < SIZE:
+                while sent - progress["confirmed"] >= AHEAD:
+                    moved.clear()
+                    await moved.wait()
                 piece = CHUNK[: SIZE - sent]
                 await terminal.ws.send_to(bytes_data=piece)
                 sent += len(piece)
-            kind, payload = await receive(terminal)
-            if kind != "data":
-                continue
-            await ack(terminal, len(payload))
-            text = (text + payload)[-256:]
-            reports = [int(line[1:]) for line in text.split(b"\n")[:-1] if line.startswith(b"P") and line[1:].isdigit()]
-            if reports and max(reports) > confirmed:
-                now = time.monotonic()
-                longest = max(longest, now - last)
-                confirmed, last = max(reports), now
+
+        sender = asyncio.create_task(send())
+        longest, last, text = 0.0, None, b""
+        try:
+            while b"UPLOAD-DONE" not in text:
+                try:
+                    kind, payload = await receive(terminal)
+                except TimeoutError:
+                    raise AssertionError(f"input stopped after {progress['confirmed']} bytes") from None
+                if kind != "data":
+                    continue
+                await ack(terminal, len(payload))
+                text = (text + payload)[-4096:]
+                reports = [int(line[1:]) for line in text.split(b"\n")[:-1] if line[1:].isdigit() and line[:1] == b"P"]
+                if reports and max(reports) > progress["confirmed"]:
+                    now = time.monotonic()
+                    if last is not None:
+                        longest = max(longest, now - last)
+                    progress["confirmed"], last = max(reports), now
+                    moved.set()
+        finally:
+            sender.cancel()
         done = int(text.split(b"UPLOAD-DONE ")[1].split(b"\n")[0])
         await terminal.type("exit\n")
         await terminal.close()
