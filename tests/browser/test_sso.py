@@ -185,3 +185,52 @@ def test_local_accounts_keep_working_beside_sso(page):
     page.click("button[type=submit]")
     expect(page.locator(".user-name")).to_have_text("Local Admin")
     assert me(page)["auth_type"] == "local"
+
+
+def provider_sign_in(page, login):
+    """The provider's login and consent pages, reached straight from a deep link."""
+    page.locator("input[name=login]").fill(login)
+    page.locator("input[name=password]").fill("any password")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]", has_text="Continue").click()
+    page.wait_for_url(lambda url: url.startswith(page.base_url))
+
+
+def test_quick_connect_link_goes_through_sso_and_opens_the_session(page, sshd):
+    from connections.models import Connection
+    from sessions.models import Session
+    from tests.factories import make_address_book_folder, make_connection
+
+    GroupRoleMapping.objects.create(oidc_group="engineering", role_id="operator")
+    folder = make_address_book_folder("prod", groups=["engineering"])
+    make_connection(
+        None, "web-01", group=folder, host=sshd.host, port=sshd.port, username=sshd.user, password=sshd.password
+    )
+    page.goto("/api/connect?scope=shared&folder=prod&entry=web-01")
+    provider_sign_in(page, "alice")  # no PAM login page in between: the link goes straight to SSO
+    expect(page).to_have_url(re.compile(r"/api/connect\?scope=shared&folder=prod&entry=web-01$"))
+    page.get_by_role("button", name="Connect").click()
+    expect(page).to_have_url(re.compile(r"/client/[0-9a-f-]{36}$"))
+    expect(page.locator("#client-state")).to_have_attribute("data-state", "active", timeout=15000)
+    session = Session.objects.get()
+    assert session.owner.email == "alice@example.com" and session.connection == Connection.objects.get()
+    page.locator("#terminal").click()
+    page.keyboard.type("exit")
+    page.keyboard.press("Enter")
+    expect(page.locator("#client-state")).to_have_attribute("data-state", "ended", timeout=15000)
+
+
+def test_client_link_goes_through_sso(page):
+    from sessions.models import Session
+
+    GroupRoleMapping.objects.create(oidc_group="engineering", role_id="operator")
+    sso_sign_in(page, "alice")
+    alice = User.objects.get(email="alice@example.com")
+    session = Session.objects.create(
+        owner=alice, session_type="ssh", host="127.0.0.1", port=22, username="root", status="ended"
+    )
+    page.context.clear_cookies()
+    page.goto(f"/client/{session.pk}")
+    provider_sign_in(page, "alice")
+    expect(page).to_have_url(re.compile(rf"/client/{session.pk}$"))
+    expect(page.locator("#terminal")).to_have_attribute("data-session", str(session.pk))
