@@ -1,11 +1,15 @@
 """Write sign-in, sign-in failure and sign-out to the audit log (Django's auth signals)."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
+
+# Sent after a user's access was cut (disabled, or forced out of every browser), with ``user``,
+# ``actor`` and ``ip``: whatever the user still holds open (live sessions) ends too.
+access_revoked = Signal()
 
 
 def _ip(request):

@@ -94,6 +94,9 @@ class UserViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         self.kwargs[self.lookup_field] = self.kwargs[self.lookup_field].strip().lower()
         return super().get_object()
 
+    @extend_schema(
+        description="Delete a user. A user who has sessions (the audit trail) is a 409: disable them instead."
+    )
     def destroy(self, request, email=None):
         users.delete_user(user=self.get_object(), actor=request.user, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -109,7 +112,11 @@ class UserViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         return Response(s.UserSerializer(user).data)
 
-    @extend_schema(request=None, responses=s.UserSerializer)
+    @extend_schema(
+        request=None,
+        responses=s.UserSerializer,
+        description="Disable a user: their web logins, tokens and keys stop at once and their live sessions end.",
+    )
     @action(detail=True, methods=["post"])
     def disable(self, request, email=None):
         user = users.disable_user(user=self.get_object(), actor=request.user, ip=client_ip(request))
@@ -121,7 +128,11 @@ class UserViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user = users.enable_user(user=self.get_object(), actor=request.user, ip=client_ip(request))
         return Response(s.UserSerializer(user).data)
 
-    @extend_schema(request=None, responses=s.ForceLogoutSerializer)
+    @extend_schema(
+        request=None,
+        responses=s.ForceLogoutSerializer,
+        description="Force-logout: end the user's web logins and their live sessions.",
+    )
     @action(detail=True, methods=["delete"])
     def sessions(self, request, email=None):
         user = self.get_object()

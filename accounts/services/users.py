@@ -10,6 +10,7 @@ from accounts import roles
 from accounts.choices import AuditAction
 from accounts.models import LoginSession, User
 from accounts.services.audit import record_event
+from accounts.signals import access_revoked
 from pam.exceptions import Conflict, InvalidInput
 
 
@@ -19,6 +20,10 @@ def _ensure_not_last_admin(user):
     others = User.objects.filter(role_id=roles.ADMIN, is_active=True).exclude(pk=user.pk)
     if not others.exists():
         raise Conflict("This is the last active admin; make another admin first.")
+
+
+def _revoke_after_commit(user, actor, ip):
+    transaction.on_commit(lambda: access_revoked.send(sender=User, user=user, actor=actor, ip=ip))
 
 
 def _ensure_not_self(user, actor, verb):
@@ -67,6 +72,7 @@ def disable_user(*, user, actor, ip=None):
             ip=ip,
             details=f"{ended} web login(s) ended",
         )
+        _revoke_after_commit(user, actor, ip)
     return user
 
 
@@ -87,11 +93,17 @@ def enable_user(*, user, actor, ip=None):
 
 
 def delete_user(*, user, actor, ip=None):
-    """Delete ``user`` with their logins, API keys and tokens; the audit log keeps their email."""
+    """Delete ``user`` with their logins, API keys and tokens; the audit log keeps their email.
+
+    Sessions are the audit trail of who reached which target: a user who has any stays (disable
+    them instead), so that no trail loses its owner.
+    """
     _ensure_not_self(user, actor, "delete")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         _ensure_not_last_admin(user)
+        if user.sessions.exists():
+            raise Conflict("This user has sessions in the audit trail; disable the account instead.")
         email = user.email
         user.delete()
         record_event(
@@ -115,4 +127,5 @@ def end_user_logins(*, user, actor, ip=None):
             ip=ip,
             details=f"{ended} web login(s) ended",
         )
+        _revoke_after_commit(user, actor, ip)
     return ended

@@ -221,10 +221,22 @@ def terminate_session(*, actor, session, ip=None):
     """End a live session now (session-broker DELETE /api/sessions/:id)."""
     if not can(actor, Perm.SESSIONS_TERMINATE_OWN, session):
         raise Forbidden("Non-admins can only end their own sessions.")
-    now = timezone.now()
+    _terminate(session, actor, ip, f"Ended by {actor.email}")
+    session.refresh_from_db()
+    return session
+
+
+def end_sessions_of(user, *, actor, ip=None):
+    """End every live session ``user`` owns: their access was revoked (accounts.signals)."""
+    by = actor.email if actor is not None else "an administrator"
+    for session in Session.objects.filter(owner=user, status__in=LIVE_STATUSES):
+        _terminate(session, actor, ip, f"Ended by {by}: the owner's access was revoked")
+
+
+def _terminate(session, actor, ip, message):
     with transaction.atomic():
         ended = Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
-            status=Status.TERMINATED, ended_at=now, ended_by=actor, status_message=f"Ended by {actor.email}", secrets=""
+            status=Status.TERMINATED, ended_at=timezone.now(), ended_by=actor, status_message=message, secrets=""
         )
         if ended:
             record_event(
@@ -235,6 +247,5 @@ def terminate_session(*, actor, session, ip=None):
                 ip=ip,
                 details=session.target,
             )
-            transaction.on_commit(lambda: live.notify_terminated(session.pk, session.node, actor.email))
-    session.refresh_from_db()
-    return session
+            by = actor.email if actor is not None else "an administrator"
+            transaction.on_commit(lambda: live.notify_terminated(session.pk, session.node, by))

@@ -869,3 +869,22 @@ def test_connection_connect_override_is_not_stored(client_as, shared_connection)
     session = Session.objects.get()
     assert session.username == "other" and (session.width, session.height) == (800, 600)
     assert credentials_for(session)["password"] == "typed-pw"
+
+
+def test_a_user_with_sessions_cannot_be_deleted_but_can_be_disabled(admin_client):
+    owner = make_user("operator")
+    Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="ended")
+    response = admin_client.delete(f"/api/users/{owner.email}")
+    assert response.status_code == 409 and "disable" in response.json()["error"]
+    assert admin_client.post(f"/api/users/{owner.email}/disable").status_code == 200
+    owner.refresh_from_db()
+    assert not owner.is_active
+
+
+def test_disabling_ends_a_pending_session_too(admin_client, django_capture_on_commit_callbacks):
+    owner = make_user("operator")
+    session = Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/api/users/{owner.email}/disable")
+    session.refresh_from_db()
+    assert session.status == "terminated" and session.ended_by == admin_client.user

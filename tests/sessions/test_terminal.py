@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
+from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from connections.models import JumpHop
@@ -311,6 +312,32 @@ def test_terminate_through_the_api_ends_it_for_everyone(sshd):
     async_to_sync(scenario)()
     session.refresh_from_db()
     assert session.status == "terminated" and session.ended_by == admin
+
+
+@pytest.mark.parametrize("cut", ["disable", "force-logout"])
+def test_revoking_the_owners_access_ends_their_live_session(sshd, cut):
+    owner = make_user("operator")
+    admin = make_user("admin")
+    session, _ = ssh_session(make_user("poweruser"), sshd)
+    Session.objects.filter(pk=session.pk).update(owner=owner)
+    api = APIClient()
+    api.force_authenticate(admin)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await terminal.until_event("status", state="active")
+        if cut == "disable":
+            response = await database_sync_to_async(api.post)(f"/api/users/{owner.email}/disable")
+        else:
+            response = await database_sync_to_async(api.delete)(f"/api/users/{owner.email}/sessions")
+        assert response.status_code in (200, 204), response.content
+        ended = await terminal.until_event("ended")
+        assert ended["status"] == "terminated" and "access was revoked" in ended["message"]
+
+    async_to_sync(scenario)()
+    session.refresh_from_db()
+    assert session.status == "terminated" and session.ended_by == admin
+    assert AuditEvent.objects.filter(action="session.terminated", object_name=str(session.pk)).exists()
 
 
 def test_owner_reconnects_within_the_grace_period(sshd):
