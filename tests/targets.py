@@ -20,12 +20,25 @@ SSHD = "/usr/sbin/sshd"
 TELNETD = "/usr/sbin/telnetd"
 
 
+# The account's password, readable by root only: test runs and benchmarks running side by side
+# share it instead of each setting a new one under the others' feet.
+PASSWORD_FILE = Path("/var/tmp/pam-test-account.password")
+
+
 def ensure_account():
-    """Create the target account if needed and set a fresh password; return the password."""
+    """Create the target account if needed and give it a random password; return the password."""
     if subprocess.run(["id", ACCOUNT], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", ACCOUNT], check=True)
+        PASSWORD_FILE.unlink(missing_ok=True)
+    try:
+        return PASSWORD_FILE.read_text().strip()
+    except FileNotFoundError:
+        pass
     password = "pw-" + secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{ACCOUNT}:{password}\n", text=True, check=True)
+    fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password)
     return password
 
 
