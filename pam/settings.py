@@ -317,6 +317,8 @@ SESSION_SCROLLBACK_BYTES = 64 * 1024  # recent output replayed to a (re)attachin
 SESSION_HIGH_WATER = 4 * 1024 * 1024  # bytes sent but not drawn by the owner before reading pauses
 SESSION_LOW_WATER = 1024 * 1024
 SESSION_VIEWER_MAX_BEHIND = 16 * 1024 * 1024  # a watcher further behind is let go
+# The largest file one drive transfer (download or upload, sessions.drive) may move.
+DRIVE_MAX_BYTES = env_int("PAM_DRIVE_MAX_BYTES", 100 * 1024 * 1024)
 # Origins whose links to GET /api/connect open a session without a confirmation page (NetBox).
 CONNECT_TRUSTED_ORIGINS = env_list("PAM_CONNECT_TRUSTED_ORIGINS")
 

@@ -38,7 +38,7 @@ from accounts.services.audit import record_event
 from connections.targets import TargetRefused
 from recordings.models import Recording
 from recordings.writer import AsciicastWriter
-from sessions import live
+from sessions import drive, live
 from sessions.choices import LIVE_STATUSES, Access, SessionType, Status
 from sessions.models import Session, Viewer
 from sessions.services import nodes
@@ -156,6 +156,9 @@ class Engine:
     async def _listen(self):
         while True:
             message = await self.layer.receive(self.channel)
+            if message.get("type") == "session.drive":  # file transfer: one task per request
+                self.loop.create_task(drive.serve(self, message))
+                continue
             live_session = self.sessions.get(message.get("session"))
             if live_session is not None:
                 try:
