@@ -32,3 +32,18 @@ def notify_terminated(session_id, node, by):
         async_to_sync(get_channel_layer().send)(
             node_channel(node), {"type": "session.terminate", "session": str(session_id), "by": by}
         )
+
+
+def notify_ended(session_id, status, message):
+    """Tell the consumers attached from other nodes that the session is over, and close them.
+
+    For a session whose home node cannot say it any more (it died): the reaper says it instead.
+    """
+    async_to_sync(get_channel_layer().group_send)(
+        group_name(session_id),
+        {
+            "type": "session.event",
+            "event": {"type": "ended", "status": status, "message": message},
+            "close": True,
+        },
+    )

@@ -3,6 +3,7 @@
 import os
 import socket
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
+from recordings.models import Recording
+from sessions import live
 from sessions.choices import LIVE_STATUSES, Status
 from sessions.models import Node, Session, Viewer
 
@@ -51,11 +54,17 @@ def reap_lost_sessions(stale_after=None):
     with transaction.atomic():
         lost = Session.objects.filter(status__in=LIVE_STATUSES, node__in=dead)
         for session in lost.only("pk", "node"):
-            ended += Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
-                status=Status.LOST,
-                ended_at=now,
-                secrets="",
-                status_message=f"The node {session.node} holding the session stopped.",
+            message = f"The node {session.node} holding the session stopped."
+            if not Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
+                status=Status.LOST, ended_at=now, secrets="", status_message=message
+            ):
+                continue  # another reaper (or the node itself) ended it meanwhile
+            ended += 1
+            _close_recording(session.pk, now)
+            Viewer.objects.filter(session_id=session.pk).delete()  # those of other nodes too
+            # Browsers attached through surviving nodes would otherwise watch a dead session forever.
+            transaction.on_commit(
+                partial(live.notify_ended, session.pk, Status.LOST.value, message), robust=True
             )
             record_event(action=AuditAction.SESSION_ENDED, object_type="session", object_name=str(session.pk),
                          details=f"lost with node {session.node}")
@@ -66,3 +75,13 @@ def reap_lost_sessions(stale_after=None):
         # A node that beat again since it was found silent keeps its row (its sessions are lost).
         Node.objects.filter(pk__in=dead, seen_at__lt=stale).delete()
     return ended
+
+
+def _close_recording(session_id, now):
+    """Close the recording a dead node left open: it ends at the node's last flush, on disk."""
+    for recording in Recording.objects.filter(session_id=session_id, ended_at__isnull=True):
+        try:
+            size = (settings.RECORDINGS_DIR / recording.name).stat().st_size
+        except OSError:  # not on this machine's disk: keep what the node last said
+            size = recording.size
+        Recording.objects.filter(pk=recording.pk, ended_at__isnull=True).update(ended_at=now, size=size)

@@ -171,3 +171,20 @@ def test_task_is_scheduled():
     entry = tasks_scheduled["sessions.tasks.reap_lost_sessions"]
     assert 0 < entry["schedule"] <= settings.NODE_STALE_AFTER
     assert tasks.reap_lost_sessions.name == "sessions.tasks.reap_lost_sessions"
+
+
+def test_lost_session_lets_go_of_all_its_watchers_and_closes_its_recording(dead, alive, tmp_path, settings):
+    """A dead node closes nothing: the reaper does it for the session, on whichever node."""
+    from recordings.models import Recording
+
+    settings.RECORDINGS_DIR = tmp_path
+    session = make_session(node=dead.pk)
+    make_viewer(session, dead.pk)
+    make_viewer(session, alive.pk)  # watching through a node that lives on
+    (tmp_path / "lost.cast").write_text('{"version": 2}\n[0.5, "o", "flushed"]\n')
+    recording = Recording.objects.create(name="lost.cast", session=session)
+    assert nodes.reap_lost_sessions() == 1
+    assert not Viewer.objects.exists()
+    recording.refresh_from_db()
+    assert recording.ended_at == Session.objects.get(pk=session.pk).ended_at
+    assert recording.size == (tmp_path / "lost.cast").stat().st_size
