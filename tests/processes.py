@@ -75,18 +75,33 @@ def stop(process, timeout=15):
 @contextmanager
 def daphne(env=None, port=None):
     """Run `daphne pam.asgi:application` on a loopback port (free if not given); yield its base URL."""
+    with daphne_process(env, port) as process:
+        yield process.base
+
+
+@contextmanager
+def daphne_process(env=None, port=None, log=None):
+    """Like daphne(), but yield the process itself (``.base`` is its URL), for tests that kill it.
+
+    ``log``: a file for daphne's output (else it is discarded), to read when a test fails.
+    """
     port = port or free_port()
-    process = subprocess.Popen(
-        [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "pam.asgi:application"],
-        cwd=ROOT,
-        env=env or pam_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    output = open(log, "ab") if log else subprocess.DEVNULL
     try:
-        wait_for_http(base + "/api/health", process=process)
-        yield base
+        process = subprocess.Popen(
+            [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "pam.asgi:application"],
+            cwd=ROOT,
+            env=env or pam_env(),
+            stdout=output,
+            stderr=output,  # never an unread pipe: a chatty server would block once it fills
+        )
+    finally:
+        if log:
+            output.close()
+    process.base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(process.base + "/api/health", process=process)
+        yield process
     finally:
         stop(process)
 

@@ -83,3 +83,79 @@ class Terminal:
 
     async def close(self):
         await self.ws.disconnect()
+
+
+class NetTerminal:
+    """A terminal websocket to a real server process (daphne), through the `websockets` client.
+
+    The same waiting helpers as ``Terminal``; ``closed`` tells whether the server hung up.
+    """
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.output = b""
+        self.events = []
+        self.closed = False
+
+    @classmethod
+    async def open(cls, base, session_id, token, query="cols=100&rows=30"):
+        from websockets.asyncio.client import connect
+
+        url = base.replace("http://", "ws://", 1) + f"/ws/sessions/{session_id}/terminal?{query}"
+        ws = await connect(
+            url, additional_headers={"Authorization": f"Bearer {token}", "Origin": base}, open_timeout=10
+        )
+        return cls(ws)
+
+    async def _receive_one(self, timeout):
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            message = await asyncio.wait_for(self.ws.recv(), timeout)
+        except ConnectionClosed:
+            self.closed = True
+            self.events.append({"type": "closed", "code": self.ws.close_code})
+            return False
+        if isinstance(message, bytes):
+            self.output += message
+        else:
+            self.events.append(json.loads(message))
+        return True
+
+    async def until(self, predicate, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0 or self.closed or not await self._receive_one(remaining):
+                    if not predicate(self):
+                        raise AssertionError(f"{'websocket closed' if self.closed else 'timed out'}; output "
+                                             f"tail {self.output[-400:]!r}, events {self.events[-5:]}")
+            except asyncio.TimeoutError:
+                raise AssertionError(
+                    f"timed out; output tail {self.output[-400:]!r}, events {self.events[-5:]}"
+                ) from None
+        return self
+
+    async def until_output(self, needle, timeout=15.0):
+        needle = needle.encode() if isinstance(needle, str) else needle
+        return await self.until(lambda t: needle in t.output, timeout)
+
+    async def until_event(self, kind, timeout=15.0, **match):
+        def found(t):
+            return any(e.get("type") == kind and all(e.get(k) == v for k, v in match.items()) for e in t.events)
+
+        await self.until(found, timeout)
+        return next(e for e in reversed(self.events) if e.get("type") == kind)
+
+    async def until_closed(self, timeout=15.0):
+        return await self.until(lambda t: t.closed, timeout)
+
+    async def type(self, text):
+        await self.ws.send(text.encode())
+
+    async def control(self, **message):
+        await self.ws.send(json.dumps(message))
+
+    async def close(self):
+        await self.ws.close()
