@@ -46,6 +46,8 @@ class AuditAction(models.TextChoices):
     SESSION_ENDED = "session.ended", "Session ended"
     SESSION_TERMINATED = "session.terminated", "Session terminated"
     SESSION_JOINED = "session.joined", "Session watched or joined"
+    SESSION_FILE_DOWNLOAD = "session.file_download", "File downloaded from a session's target"
+    SESSION_FILE_UPLOAD = "session.file_upload", "File uploaded to a session's target"
     HOST_KEY_ACCEPTED = "host_key.accepted", "Changed host key accepted"
     TUNNEL_CHANGED = "tunnel.changed", "Tunnel started or stopped"
     FOLDER_CREATED = "folder.created", "Folder created"

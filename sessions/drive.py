@@ -31,6 +31,7 @@ import logging
 import posixpath
 import secrets
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import partial
 
@@ -49,6 +50,8 @@ WINDOW = 4
 WAIT = 30  # seconds
 MAX_ENTRIES = 5000  # a listing stops there (and says so): one message must stay small
 CANCELLED = 499  # never reaches HTTP: only the side that did not cancel sees it
+# The threads of SFTP calls: their own pool, so slow transfers never hold up sessions connecting.
+THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pam-drive")
 
 
 class DriveError(ServiceError):
@@ -101,10 +104,14 @@ async def serve(engine, message):
         await HANDLERS[message["op"]](engine.layer, transport, message)
     except DriveError as exc:
         if exc.status_code != CANCELLED:  # a requester that cancelled listens no more
-            await engine.layer.send(reply, {"type": "drive.error", "status": exc.status_code, "error": exc.message})
+            await engine.layer.send(reply, _error(exc.status_code, exc.message))
     except Exception:
         logger.exception("drive %s on session %s failed", message.get("op"), message.get("session"))
-        await engine.layer.send(reply, {"type": "drive.error", "status": 500, "error": "The file transfer failed."})
+        await engine.layer.send(reply, _error(500, "The file transfer failed."))
+
+
+def _error(status, message):
+    return {"type": "drive.error", "status": status, "error": message}
 
 
 def _transport(engine, session_id):
@@ -119,7 +126,7 @@ def _transport(engine, session_id):
 async def _blocking(fn, *args, path=""):
     """Run paramiko I/O in a worker thread; turn what the target says into a DriveError."""
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+        return await asyncio.get_running_loop().run_in_executor(THREADS, partial(fn, *args))
     except DriveError:
         raise
     except OSError as exc:  # paramiko's IOError, with errno when the SFTP status has one
@@ -130,6 +137,14 @@ async def _blocking(fn, *args, path=""):
         raise DriveError(f"The target refused {path}: {exc.strerror or exc}", 400) from None
     except (paramiko.SSHException, EOFError) as exc:
         raise DriveError(f"The connection to the target failed: {exc}", 502) from None
+
+
+def _quietly(fn, *args):
+    """Tidy up after a transfer: a failure here changes nothing anyone could act on."""
+    try:
+        fn(*args)
+    except (OSError, paramiko.SSHException, EOFError):
+        pass
 
 
 def _open_sftp(transport):
@@ -147,7 +162,7 @@ async def _with_sftp(transport, work):
     try:
         return await work(sftp)
     finally:
-        await asyncio.get_running_loop().run_in_executor(None, sftp.close)
+        await asyncio.get_running_loop().run_in_executor(THREADS, _quietly, sftp.close)
 
 
 def _kind(mode):
@@ -208,7 +223,8 @@ def _open_for_download(sftp, path):
     if stat.S_ISDIR(attributes.st_mode or 0):
         raise DriveError(f"Is a directory: {path}", 400)
     if (attributes.st_size or 0) > settings.DRIVE_MAX_BYTES:
-        raise DriveError(f"{path} is larger than the {settings.DRIVE_MAX_BYTES} bytes a transfer may move.", 413)
+        raise DriveError(f"{path} is larger than the {settings.DRIVE_MAX_BYTES} bytes a transfer may move.",
+                         413)
     return sftp.open(path, "rb"), attributes.st_size or 0
 
 
@@ -239,7 +255,7 @@ async def _download(layer, transport, message):
             await window.wait(seq, limit=0)  # every ack read: nothing left behind on the stream
             await layer.send(reply, {"type": "drive.end", "size": offset})
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, handle.close)
+            await asyncio.get_running_loop().run_in_executor(THREADS, _quietly, handle.close)
 
     await _with_sftp(transport, send_file)
 
@@ -264,11 +280,8 @@ def _finish_upload(sftp, handle, temporary, destination):
 
 
 def _discard_upload(sftp, handle, temporary):
-    for step in (handle.close, partial(sftp.remove, temporary)):
-        try:
-            step()
-        except (OSError, paramiko.SSHException, EOFError):
-            pass  # the transfer already failed; this only tidies up
+    _quietly(handle.close)
+    _quietly(sftp.remove, temporary)
 
 
 async def _upload(layer, transport, message):
@@ -290,7 +303,7 @@ async def _upload(layer, transport, message):
                 await layer.send(reply, {"type": "drive.ack", "seq": chunk["seq"]})
             await _blocking(_finish_upload, sftp, handle, temporary, destination, path=destination)
         except BaseException:
-            await asyncio.get_running_loop().run_in_executor(None, _discard_upload, sftp, handle, temporary)
+            await asyncio.get_running_loop().run_in_executor(THREADS, _discard_upload, sftp, handle, temporary)
             raise
         await layer.send(reply, {"type": "drive.done", "path": destination, "size": size})
 

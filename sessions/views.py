@@ -23,6 +23,7 @@ from connections.models import Connection, ConnectionGroup
 from pam.exceptions import ServiceError
 from sessions.choices import SessionType
 from sessions.models import Session
+from sessions.services import drive
 from sessions.services import sessions as service
 
 DISPLAY = ("width", "height", "dpi")
@@ -159,6 +160,7 @@ def client(request, session_id):
         {
             "session": session,
             "is_owner": session.owner_id == request.user.pk,
+            "can_drive": drive.may_use_drive(request.user, session),
             "can_terminate": can(request.user, Perm.SESSIONS_TERMINATE_OWN, session),
             "key": request.GET.get("key", ""),
         },

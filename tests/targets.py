@@ -6,6 +6,7 @@ machine is touched: every file the targets use lives in the test's temporary dir
 """
 
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ACCOUNT = "pamtest"
@@ -40,6 +42,30 @@ def ensure_account():
     with os.fdopen(fd, "w") as fh:
         fh.write(password)
     return password
+
+
+@contextmanager
+def account_dir(prefix="pam-test-"):
+    """A fresh directory of the target account's own, in its home; removed afterwards.
+
+    For tests moving files to and from a target as its user sees them (never system files).
+    """
+    account = pwd.getpwnam(ACCOUNT)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=account.pw_dir))
+    os.chown(path, account.pw_uid, account.pw_gid)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def account_file(directory, name, content):
+    """Write a file in ``directory`` owned by the target account; return its path."""
+    account = pwd.getpwnam(ACCOUNT)
+    path = directory / name
+    path.write_bytes(content)
+    os.chown(path, account.pw_uid, account.pw_gid)
+    return path
 
 
 def free_port(address="127.0.0.1"):

@@ -138,3 +138,31 @@ class ShareSerializer(serializers.Serializer):
 class ShareLinkSerializer(serializers.Serializer):
     share_url = serializers.CharField()
     share_mode = serializers.CharField()
+
+
+class DriveEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["dir", "file", "link", "other"], help_text="What it leads to.")
+    link = serializers.BooleanField(help_text="The entry is a symbolic link.")
+    size = serializers.IntegerField(allow_null=True)
+    mode = serializers.CharField(help_text="As ls -l shows it: -rw-r--r--.")
+    mtime = serializers.DateTimeField(allow_null=True)
+
+
+class DriveListingSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The directory's absolute path on the target.")
+    entries = DriveEntrySerializer(many=True)
+    truncated = serializers.BooleanField(help_text="Only the first 5000 entries are listed.")
+
+
+class DriveUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="Its name is the name on the target.")
+    path = StrictCharField(
+        max_length=4096, required=False, allow_blank=True,
+        help_text="Directory on the target; empty: the target user's login directory.",
+    )
+
+
+class DriveUploadedSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Where the file is now, on the target.")
+    size = serializers.IntegerField()

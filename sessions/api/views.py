@@ -1,8 +1,12 @@
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,10 +17,23 @@ from pam.api.errors import renamed_fields
 from sessions.api import serializers as s
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
+from sessions.services import drive
 from sessions.services import sessions as service
 
 # A UUID's exact shape: anything else is not a session (and must not reach a UUID lookup).
 UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+DRIVE = (
+    "File transfer (session-broker-v2 `enable_drive`) on a connected SSH session: SFTP, as the "
+    "target user, through the session's own SSH connection and jump chain. Only the session's "
+    "owner may use it (operator or higher; never share-link holders, collaborators included, nor "
+    "supervisors); 403 without `enable_drive` or on a telnet session, 409 while the session is not "
+    "connected, 413 beyond `PAM_DRIVE_MAX_BYTES` (default 100 MiB). Paths are the target's. "
+    "Downloads and uploads are in the audit log."
+)
+PATH = OpenApiParameter("path", str, description="A path on the target, as its user sees it.")
+# Room for the multipart envelope and the path field around an upload's bytes.
+MULTIPART_SLACK = 64 * 1024
 
 
 def created_response(session, share_key):
@@ -44,6 +61,9 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "destroy": Perm.SESSIONS_VIEW,
         "banner": None,
         "share": Perm.SESSIONS_VIEW,
+        "files": Perm.SESSIONS_CONNECT,
+        "files_download": Perm.SESSIONS_CONNECT,
+        "files_upload": Perm.SESSIONS_CONNECT,
     }
 
     def get_queryset(self):
@@ -90,6 +110,54 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         body = _validated(s.ShareSerializer, request)
         key = service.rotate_share_key(actor=request.user, session=session, **body)
         return Response({"share_url": f"/client/{session.pk}&key={key}", "share_mode": session.share_mode})
+
+    @extend_schema(
+        summary="List a directory on the session's target",
+        description=DRIVE + " Without `path`, the target user's login directory.",
+        parameters=[PATH],
+        responses=s.DriveListingSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def files(self, request, pk=None):
+        path = request.query_params.get("path", "")
+        return Response(drive.list_files(actor=request.user, session=self.get_object(), path=path))
+
+    @extend_schema(
+        summary="Download a file from the session's target",
+        description=DRIVE + " The file's bytes are streamed as they arrive from the target.",
+        parameters=[PATH],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path="files/download")
+    def files_download(self, request, pk=None):
+        path = request.query_params.get("path", "")
+        size, name, chunks = drive.download_file(
+            actor=request.user, session=self.get_object(), path=path, ip=client_ip(request)
+        )
+        response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+
+    @extend_schema(
+        summary="Upload a file to the session's target",
+        description=DRIVE + " The file keeps its name in the directory `path`, replacing a file of that "
+        "name only once the new one has arrived whole.",
+        request={"multipart/form-data": s.DriveUploadSerializer},
+        responses={201: s.DriveUploadedSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="files/upload", parser_classes=[MultiPartParser])
+    def files_upload(self, request, pk=None):
+        session = self.get_object()
+        drive.check_drive(actor=request.user, session=session)  # before reading a body it may refuse
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        drive.check_size(length - MULTIPART_SLACK)
+        body = _validated(s.DriveUploadSerializer, request)
+        done = drive.upload_file(actor=request.user, session=session, ip=client_ip(request), **body)
+        return Response(done, status=status.HTTP_201_CREATED)
 
 
 class AddressBookConnectView(APIView):

@@ -1,7 +1,7 @@
 // The session terminal: xterm.js on a websocket to the session (binary frames both ways, JSON
 // control frames, as sessions/consumers.py defines them), with reconnection within the server's
-// grace period, acknowledgements for flow control, the session's copy/paste restrictions, and
-// the owner's share dialog. Server text only reaches the page through textContent.
+// grace period, acknowledgements for flow control, the session's copy/paste restrictions, the
+// owner's share dialog and files panel. Server text only reaches the page through textContent.
 "use strict";
 
 (function () {
@@ -111,12 +111,14 @@
     showState(event.status || "closed");
     hideBanner();
     notice(event.message || "The session has ended.", event.status === "failed" ? "error" : "info");
-    for (const id of ["client-share", "client-terminate"]) {
+    for (const id of ["client-share", "client-terminate", "client-files"]) {
       const control = $(id);
       if (control) control.hidden = true;
     }
-    const dialog = $("share-dialog");
-    if (dialog && dialog.open) dialog.close();
+    for (const id of ["share-dialog", "files-dialog"]) {
+      const dialog = $(id);
+      if (dialog && dialog.open) dialog.close();
+    }
   }
 
   // --- the websocket -----------------------------------------------------------------------------
@@ -314,6 +316,114 @@
     });
     $("share-close").addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => { if (!ended) term.focus(); });
+  }
+
+  // --- the owner's files (enable_drive): SFTP on the target through the API ----------------------
+
+  const files = $("client-files");
+  if (files) {
+    const dialog = $("files-dialog");
+    const entries = $("files-entries");
+    const base = `/api/sessions/${sessionId}/files`;
+    let current = "";
+
+    const parentOf = (path) => path.replace(/\/[^/]*\/?$/, "") || "/";
+    const childOf = (path, name) => (path.endsWith("/") ? path : path + "/") + name;
+
+    function filesError(text) {
+      $("files-error").textContent = text || "";
+      $("files-error").hidden = !text;
+    }
+
+    function size(bytes) {
+      if (bytes === null || bytes === undefined) return "";
+      const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+      let value = bytes;
+      let unit = 0;
+      while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+      return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+    }
+
+    function row(entry) {
+      const tr = document.createElement("tr");
+      const path = childOf(current, entry.name);
+      let name;
+      if (entry.type === "dir") {
+        name = window.pam.button(entry.name + "/", "link-button files-dir", () => list(path));
+      } else {
+        name = document.createElement("span");
+        name.textContent = entry.name;
+      }
+      window.pam.cell(tr, name);
+      window.pam.cell(tr, entry.type === "dir" ? "" : size(entry.size));
+      window.pam.cell(tr, entry.link ? `${entry.type} (link)` : entry.type);
+      window.pam.cell(tr, window.pam.formatDate(entry.mtime));
+      const actions = window.pam.cell(tr, "");
+      if (entry.type === "file") {
+        const link = document.createElement("a");
+        link.href = `${base}/download?${new URLSearchParams({ path })}`;
+        link.download = entry.name;
+        link.textContent = "Download";
+        actions.appendChild(link);
+      }
+      return tr;
+    }
+
+    async function list(path) {
+      filesError("");
+      try {
+        const listing = await window.pam.api("GET", `${base}?${new URLSearchParams({ path })}`);
+        current = listing.path;
+        $("files-path").textContent = current;
+        $("files-up").disabled = current === "/";
+        entries.replaceChildren(...listing.entries.map(row));
+        $("files-truncated").hidden = !listing.truncated;
+      } catch (error) {
+        filesError(error.message);
+      }
+    }
+
+    files.addEventListener("click", () => {
+      $("files-status").textContent = "";
+      dialog.showModal();
+      list(current);
+    });
+    $("files-up").addEventListener("click", () => list(parentOf(current)));
+    $("files-refresh").addEventListener("click", () => list(current));
+    $("files-close").addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => { if (!ended) term.focus(); });
+
+    $("files-upload-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = $("files-upload");
+      if (!input.files.length) return;
+      const body = new FormData();
+      body.append("path", current);
+      body.append("file", input.files[0]);
+      const button = $("files-upload-button");
+      button.disabled = true;
+      filesError("");
+      $("files-status").textContent = `Uploading ${input.files[0].name}…`;
+      try {
+        // Not window.pam.api: the body is multipart, not JSON.
+        const response = await fetch(`${base}/upload`, {
+          method: "POST",
+          body,
+          credentials: "same-origin",
+          headers: { Accept: "application/json", "X-CSRFToken": window.pam.csrfToken() },
+        });
+        const data = await response.json();
+        if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+        $("files-status").textContent = `Uploaded ${data.path} (${size(data.size)}).`;
+        input.value = "";
+        list(current);
+      } catch (error) {
+        $("files-status").textContent = "";
+        filesError(error.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
   }
 
   connect();

@@ -1,6 +1,6 @@
 """The session terminal in Chromium against a real OpenSSH sshd: typing, opening from the
-connections page, credentials asked at connect time, ephemeral keys, sharing, paste rules and
-ending sessions from the sessions page.
+connections page, credentials asked at connect time, ephemeral keys, sharing, paste rules, the
+owner's files panel and ending sessions from the sessions page.
 
 Every test ends the sessions it opens (``exit`` or End); ``_sessions_end`` checks it.
 """
@@ -16,6 +16,7 @@ from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
 from sessions.services.sessions import create_session
 from tests.factories import PASSWORD, make_connection, make_user
+from tests.targets import account_dir, account_file
 
 pytestmark = pytest.mark.browser
 
@@ -474,3 +475,33 @@ def test_sessions_page_lists_the_owners_session_and_an_admin_ends_it(page, sshd)
     expect_state(watching, "terminated")
     assert wait_for_status(session, "terminated").ended_by == admin
     other.context.close()
+
+
+def test_owner_browses_uploads_and_downloads_files_of_the_target(page, sshd):
+    owner = make_user("poweruser")
+    session = ssh_session(owner, sshd, enable_drive=True)
+    with account_dir("pam-drive-ui-") as directory:
+        account_file(directory, "marker.txt", b"made by the test\n")
+        sign_in(page, owner)
+        open_terminal(page, session)
+
+        page.click("#client-files")
+        expect(page.locator("#files-path")).to_have_text(str(directory.parent))  # the login directory
+        page.locator("#files-entries .files-dir", has_text=f"{directory.name}/").click()
+        expect(page.locator("#files-path")).to_have_text(str(directory))
+        marker = page.locator("#files-entries tr", has_text="marker.txt")
+        expect(marker).to_contain_text("17 B")
+
+        with page.expect_download() as download:
+            marker.get_by_role("link", name="Download").click()
+        assert open(download.value.path(), "rb").read() == b"made by the test\n"
+
+        page.set_input_files("#files-upload", files=[{"name": "up.txt", "mimeType": "text/plain",
+                                                      "buffer": b"from the browser"}])
+        page.click("#files-upload-button")
+        expect(page.locator("#files-status")).to_have_text(f"Uploaded {directory / 'up.txt'} (16 B).")
+        expect(page.locator("#files-entries")).to_contain_text("up.txt")
+        assert (directory / "up.txt").read_bytes() == b"from the browser"
+
+        page.click("#files-close")
+        exit_shell(page)

@@ -1,0 +1,113 @@
+"""File transfer on SSH sessions: what session-broker-v2's ``enable_drive`` means for a Linux target.
+
+An SSH session opened with ``enable_drive`` lets its owner browse, download and upload files on
+the target, as the target user, over SFTP through the session's own SSH connection (after its
+jump chain): no other credentials, no other connection. Without ``enable_drive`` every drive
+request is refused (403), and so is a telnet session.
+
+- Who: the session's owner only, holding ``sessions.connect`` for this request (a token capped
+  below operator transfers nothing). Share-link holders, collaborators included, and
+  supervisors never do: a share link is a bearer key to a terminal, and bulk copying files out
+  or in is a step beyond typing that only the person who asked for ``enable_drive`` takes.
+- When: while the session is connected (``active``); before or after, 409.
+- Paths are the target's, as its user sees them (relative ones from the login directory);
+  nothing is refused on its form, and no path ever reaches a file system on PAM's side.
+- Sizes: one transfer moves at most ``PAM_DRIVE_MAX_BYTES`` (default 100 MiB); beyond, 413.
+- Trail: every download (when it starts) and every upload (once the target has the whole
+  file) is an audit event with the path and size. The recording has no file events:
+  asciicast records a terminal, and has no place for them.
+
+How the request reaches the connection, on one node or many, is sessions.drive's business.
+"""
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from accounts.choices import AuditAction
+from accounts.permissions import can
+from accounts.roles import Perm
+from accounts.services.audit import record_event
+from pam.exceptions import Conflict, Forbidden, InvalidInput
+from sessions import drive
+from sessions.choices import SessionType, Status
+from sessions.drive import DriveError
+from sessions.services import nodes
+
+MAX_PATH = 4096
+
+
+def may_use_drive(actor, session):
+    """Whether the drive of ``session`` is ``actor``'s to use at all (the console offers Files)."""
+    return (
+        session.enable_drive
+        and session.session_type == SessionType.SSH
+        and session.owner_id == actor.pk
+        and can(actor, Perm.SESSIONS_CONNECT)
+    )
+
+
+def check_drive(*, actor, session):
+    """Refuse unless ``actor`` may transfer files on ``session`` right now."""
+    if not session.enable_drive:
+        raise Forbidden("File transfer is not enabled for this session (enable_drive).")
+    if session.session_type != SessionType.SSH:
+        raise Forbidden("File transfer is only available on SSH sessions.")
+    if session.owner_id != actor.pk or not can(actor, Perm.SESSIONS_CONNECT):
+        raise Forbidden("Only the session's owner transfers files; people watching it never do.")
+    if session.status != Status.ACTIVE:
+        if session.is_finished:
+            raise Conflict("The session has ended.")
+        raise Conflict("The session is not connected to its target yet.")
+    if not nodes.node_alive(session.node):
+        raise Conflict("The node holding this session is gone; the session is being closed.")
+
+
+def check_size(size):
+    """Refuse a transfer larger than PAM_DRIVE_MAX_BYTES (413)."""
+    if size > settings.DRIVE_MAX_BYTES:
+        raise DriveError(f"A transfer may move at most {settings.DRIVE_MAX_BYTES} bytes.", 413)
+
+
+def _path(path, required=False):
+    if required and not path:
+        raise InvalidInput("A path is required.", field="path")
+    if len(path) > MAX_PATH or "\x00" in path:
+        raise InvalidInput(f"A path of at most {MAX_PATH} characters, without NUL.", field="path")
+    return path
+
+
+def list_files(*, actor, session, path=""):
+    """List a directory on the target (its login directory when ``path`` is empty)."""
+    check_drive(actor=actor, session=session)
+    return async_to_sync(drive.list_directory)(session.node, session.pk, _path(path))
+
+
+def download_file(*, actor, session, path, ip=None):
+    """Start downloading a file from the target; return ``(size, name, async chunks)``."""
+    check_drive(actor=actor, session=session)
+    path = _path(path, required=True)
+    size, name, chunks = async_to_sync(drive.open_download)(session.node, session.pk, path)
+    _audit(AuditAction.SESSION_FILE_DOWNLOAD, actor, session, ip, path, size)
+    return size, name, chunks
+
+
+def upload_file(*, actor, session, file, path="", ip=None):
+    """Write an uploaded file into the directory ``path`` on the target, under its own name.
+
+    A file of that name is replaced, only once the whole new one has arrived.
+    """
+    check_drive(actor=actor, session=session)
+    check_size(file.size)
+    name = file.name or ""
+    if name in ("", ".", "..") or "/" in name or "\x00" in name:
+        raise InvalidInput("The file needs a plain name.", field="file")
+    done = async_to_sync(drive.upload)(session.node, session.pk, _path(path), name, file)
+    _audit(AuditAction.SESSION_FILE_UPLOAD, actor, session, ip, done["path"], done["size"])
+    return done
+
+
+def _audit(action, actor, session, ip, path, size):
+    record_event(
+        action=action, user=actor, object_type="session", object_name=str(session.pk), ip=ip,
+        details=f"{path} ({size} bytes)",
+    )
