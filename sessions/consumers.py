@@ -2,7 +2,9 @@
 
 Binary frames carry terminal bytes both ways. Text frames carry JSON control messages:
 from the browser ``resize``, ``continue`` (past the banner), ``ack`` (bytes drawn, for flow
-control) and ``terminate``; to the browser ``status``, ``banner``, ``viewers`` and ``ended``.
+control: reading from the target pauses while the owner has 4 MiB unacknowledged and resumes
+under 1 MiB, so a client acknowledges at least every 64 KiB it has drawn) and ``terminate``;
+to the browser ``status``, ``banner``, ``viewers`` and ``ended``.
 """
 
 import asyncio
@@ -22,6 +24,8 @@ from sessions.services.sessions import share_key_matches
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# Daphne (autobahn) refuses frames over 1 MiB: output goes out in frames of at most this size.
+MAX_FRAME = 512 * 1024
 
 
 @database_sync_to_async
@@ -51,6 +55,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     """One browser (or API client) attached to one session."""
 
     attachment = None
+    gone = False  # the browser disconnected: nothing more may be sent
 
     async def connect(self):
         user = self.scope.get("user")
@@ -75,6 +80,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.close()
 
     async def disconnect(self, code):
+        self.gone = True
         if self.attachment is not None:
             attachment, self.attachment = self.attachment, None
             await attachment.detach()
@@ -108,6 +114,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self._queue(event)
 
     def _queue(self, item):
+        if self.gone:
+            return
         self._pending.append(item)
         if not self._flushing:
             self._flushing = True
@@ -118,21 +126,27 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def _flush(self):
         try:
-            while self._pending:
+            while self._pending and not self.gone:
                 batch, self._pending = self._pending, []
                 run = []
                 for item in batch:
                     if isinstance(item, (bytes, bytearray)):
                         run.append(item)
                         continue
-                    if run:
-                        await self.send(bytes_data=b"".join(run))
-                        run = []
+                    await self._send_output(run)
+                    run = []
                     await self.send(text_data=json.dumps(item))
-                if run:
-                    await self.send(bytes_data=b"".join(run))
+                await self._send_output(run)
         finally:
             self._flushing = False
+
+    async def _send_output(self, run):
+        """Send queued output as few frames as the server's frame size limit allows."""
+        data = b"".join(run)
+        for start in range(0, len(data), MAX_FRAME):
+            if self.gone:
+                return
+            await self.send(bytes_data=data[start : start + MAX_FRAME])
 
     async def _close_after_flush(self):
         while self._flushing:
@@ -142,9 +156,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # --- from a session held by another node (channel layer) -----------------------------------
 
     async def session_output(self, message):
-        await self.send(bytes_data=message["data"])
+        await self._send_output([message["data"]])
 
     async def session_event(self, message):
+        if self.gone:
+            return
         await self.send(text_data=json.dumps(message["event"]))
         if message.get("close"):
             await self.close()

@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
 READ_BURST = 1 << 20  # most bytes taken from one session per wakeup, so others get their turn
+REMOTE_BATCH = 512 * 1024  # output batched into one channel-layer message for other nodes
 TYPING = (Access.OWNER, Access.COLLABORATOR)
 
 
@@ -587,7 +588,7 @@ class LiveSession:
         """Forward output to consumers on other nodes, in order, a batch per send."""
         while True:
             data = await self.remote_out.get()
-            while not self.remote_out.empty():
+            while not self.remote_out.empty() and len(data) < REMOTE_BATCH:
                 data += self.remote_out.get_nowait()
             await self.engine.layer.group_send(self.group, {"type": "session.output", "data": data})
 

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SIZE = 2 * 1024**3 + 64 * 1024**2  # a little over 2 GiB
 MAX_PAUSE = 1.0
+DAPHNE_MAX_FRAME = 1024**2  # autobahn's payload limit in daphne: a bigger frame is dropped
 LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq\n"
 CHUNK = LINE * (1024**2 // len(LINE))  # about 1 MiB of printable bytes per websocket frame
 PROGRESS_EVERY = 1024**2
@@ -89,7 +90,7 @@ def test_download_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
         terminal = await Terminal.open(session.pk, owner)
         await shell_ready(terminal)
         await terminal.type(f"yes {LINE[:-1].decode()} | head -c {SIZE}; echo; echo DOWNLOAD-DONE\n")
-        got, tail, longest, last = 0, b"", 0.0, None
+        got, tail, longest, last, biggest = 0, b"", 0.0, None, 0
         while b"DOWNLOAD-DONE" not in tail:
             try:
                 kind, payload = await receive(terminal)
@@ -102,16 +103,18 @@ def test_download_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
                 longest = max(longest, now - last)
             last = now
             got += len(payload)
+            biggest = max(biggest, len(payload))
             tail = (tail + payload)[-4096:]
             await ack(terminal, len(payload))
         await terminal.type("exit\n")
         await terminal.close()
-        return got, longest
+        return got, longest, biggest
 
     started = time.monotonic()
-    got, longest = async_to_sync(scenario)()
+    got, longest, biggest = async_to_sync(scenario)()
     elapsed = time.monotonic() - started
     assert got > SIZE
+    assert biggest <= DAPHNE_MAX_FRAME, "a frame daphne would refuse to send"
     assert longest < MAX_PAUSE, f"output stalled for {longest:.2f}s"
     assert kex_count(sshd) - kex_before >= 1 + 4, "fewer re-keys than 2 GiB at 512 MiB each needs"
     print(f"download: {got / elapsed / 2**20:.1f} MiB/s, longest pause {longest * 1000:.0f} ms")

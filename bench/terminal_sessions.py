@@ -1,0 +1,427 @@
+"""Benchmark: terminal sessions through the web path against direct OpenSSH, in the same run.
+
+Run on demand, not part of the test suite:
+
+    .venv/bin/python bench/terminal_sessions.py [--idle-keys 300] [--sessions 200] [--busy-seconds 20]
+                                       [--gib 1] [--idle-sessions 200]
+
+A private OpenSSH sshd on 127.0.0.1 (tests/targets.py, account ``pamtest``) is the target of
+both paths:
+
+- web: POST /api/sessions on daphne, then the terminal websocket (personal token, Origin),
+  through the consumer, the engine and paramiko to sshd;
+- direct: the OpenSSH client, ``ssh -tt`` with a key, to the same sshd.
+
+Measured (see README.md for the design and the figures):
+
+1. keystroke echo round trip, one session idle: on the target ``stty raw -echo; cat`` returns
+   each byte as it comes, so the time from sending a byte to seeing it again is the round trip
+   through the whole path; p50 and p99 for web and direct, and the difference;
+2. the same with N sessions each typing 5 keys a second (web: N websockets on one daphne;
+   direct: N ssh processes);
+3. output throughput of ``head -c`` of printable bytes (1 GiB) through each path, the web
+   client acknowledging what it received as a browser does;
+4. daphne's resident memory per idle session (RSS before and after opening N idle sessions).
+
+Exits 1 when a check fails (a lost or wrong echo, a short transfer, a failed session).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import BenchFailure, Daphne, LoadMonitor, check_stop, machine_line, setup_django, table, throwaway
+
+LINE = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq"
+KEYS = b"abcdefghijklmnopqrstuvwxyz"
+ACK_EVERY = 64 * 1024
+READY = b"BENCH-READY"
+# Raw mode, no echo from the terminal: what comes back is what `cat` wrote, byte for byte.
+# The quotes keep the shell's echo of the typed command from matching the markers.
+ECHO_COMMAND = 'stty raw -echo; echo BENCH-"READY"; exec cat\n'
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def summary(values):
+    return statistics.median(values), percentile(values, 99)
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f}"
+
+
+# --- the target ---------------------------------------------------------------------------------
+
+
+class Target:
+    """The sshd both paths reach, with a key for the OpenSSH client."""
+
+    def __init__(self, workdir):
+        from tests.targets import Sshd, ensure_account
+
+        self.password = ensure_account()
+        self.sshd = Sshd(self.password)
+        self.key = Path(workdir) / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
+        self.sshd.authorize(self.key.with_suffix(".pub").read_text())
+
+    def __enter__(self):
+        self.sshd.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sshd.remove()
+
+    def ssh_command(self, remote):
+        return [
+            "ssh", "-tt", "-q", "-i", str(self.key), "-p", str(self.sshd.port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-c", "aes128-gcm@openssh.com",
+            f"{self.sshd.user}@{self.sshd.host}", remote,
+        ]
+
+
+# --- the two clients ------------------------------------------------------------------------------
+
+
+class WebTerminal:
+    """A session opened through PAM's API and attached through its websocket."""
+
+    def __init__(self, server, token, target):
+        self.server, self.token, self.target = server, token, target
+        self.buffer = bytearray()
+        self.arrived = asyncio.Event()
+        self.received = 0
+        self.events = []
+
+    async def open(self, command=None):
+        import websockets
+
+        body = json.dumps({
+            "session_type": "ssh", "hostname": self.target.sshd.host, "port": self.target.sshd.port,
+            "username": self.target.sshd.user, "password": self.target.password,
+        }).encode()
+        status, answer = await asyncio.to_thread(
+            self.server.request, "POST", "/api/sessions", body=body,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        if status != 201:
+            raise BenchFailure(f"POST /api/sessions answered {status}: {answer[:200]!r}")
+        self.session_id = json.loads(answer)["session_id"]
+        url = self.server.base_url.replace("http://", "ws://") + f"/ws/sessions/{self.session_id}/terminal?cols=80&rows=24"
+        self.ws = await websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {self.token}", "Origin": self.server.base_url},
+            max_size=None, compression=None,
+        )
+        self.reader = asyncio.create_task(self._read())
+        if command:
+            await self.wait_for_status("active")
+            await self.ws.send(command.encode())
+            await self.wait_for(READY)
+
+    async def _read(self):
+        async for message in self.ws:
+            if isinstance(message, bytes):
+                self.buffer += message
+                self.received += len(message)
+                if self.received >= ACK_EVERY:  # as the browser does (static/console/terminal.js)
+                    await self.ws.send(json.dumps({"type": "ack", "bytes": self.received}))
+                    self.received = 0
+            else:
+                self.events.append(json.loads(message))
+            self.arrived.set()
+
+    async def wait_for_status(self, state, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not any(e.get("type") == "status" and e.get("state") == state for e in self.events):
+            if any(e.get("type") == "ended" for e in self.events) or time.monotonic() > deadline:
+                raise BenchFailure(f"web session not {state}: {self.events[-3:]}")
+            await self._wait(deadline)
+
+    async def wait_for(self, needle, timeout=60):
+        deadline = time.monotonic() + timeout
+        while needle not in self.buffer:
+            if time.monotonic() > deadline:
+                raise BenchFailure(f"web session never showed {needle!r}")
+            await self._wait(deadline)
+        del self.buffer[: self.buffer.index(needle) + len(needle)]
+
+    async def _wait(self, deadline):
+        self.arrived.clear()
+        try:
+            await asyncio.wait_for(self.arrived.wait(), max(0.01, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            pass
+
+    async def echo(self, key, timeout=10):
+        """Send one byte; return the seconds until it came back."""
+        del self.buffer[:]
+        started = time.perf_counter()
+        await self.ws.send(key)
+        await self.wait_for(key, timeout)
+        return time.perf_counter() - started
+
+    async def close(self):
+        await self.ws.close()
+        self.reader.cancel()
+
+
+class DirectTerminal:
+    """The OpenSSH client running the same command on the same target."""
+
+    def __init__(self, target):
+        self.target = target
+        self.buffer = bytearray()
+        self.arrived = asyncio.Event()
+
+    async def open(self, command=None):
+        self.process = await asyncio.create_subprocess_exec(
+            *self.target.ssh_command(command or ECHO_COMMAND.strip()), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        self.reader = asyncio.create_task(self._read())
+        await self.wait_for(READY)
+
+    async def _read(self):
+        while True:
+            data = await self.process.stdout.read(65536)
+            if not data:
+                return
+            self.buffer += data
+            self.arrived.set()
+
+    wait_for = WebTerminal.wait_for
+    _wait = WebTerminal._wait
+
+    async def echo(self, key, timeout=10):
+        del self.buffer[:]
+        started = time.perf_counter()
+        self.process.stdin.write(key)
+        await self.process.stdin.drain()
+        await self.wait_for(key, timeout)
+        return time.perf_counter() - started
+
+    async def close(self):
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        self.reader.cancel()
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+async def idle_echo(terminal, keys):
+    samples = []
+    for i in range(keys):
+        check_stop()
+        samples.append(await terminal.echo(KEYS[i % len(KEYS) : i % len(KEYS) + 1]))
+        await asyncio.sleep(0.02)
+    return samples
+
+
+async def busy_echo(terminals, seconds, rate=5.0):
+    """Every terminal types ``rate`` keys a second for ``seconds``; return all round trips."""
+    samples, lost = [], 0
+
+    async def typist(terminal, index):
+        nonlocal lost
+        random.seed(index)
+        await asyncio.sleep(random.random() / rate)  # spread the typists over the interval
+        next_at = time.monotonic()
+        for i in range(int(seconds * rate)):
+            check_stop()
+            key = KEYS[(i + index) % len(KEYS) : (i + index) % len(KEYS) + 1]
+            try:
+                samples.append(await terminal.echo(key))
+            except BenchFailure:
+                lost += 1
+            next_at += 1 / rate
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    await asyncio.gather(*(typist(t, i) for i, t in enumerate(terminals)))
+    return samples, lost
+
+
+async def open_many(factory, count, command, batch=10):
+    terminals = []
+    for start in range(0, count, batch):
+        group = [factory() for _ in range(min(batch, count - start))]
+        await asyncio.gather(*(t.open(command) for t in group))
+        terminals += group
+    return terminals
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise BenchFailure(f"no RSS for {pid}")
+
+
+async def web_throughput(server, token, target, nbytes):
+    terminal = WebTerminal(server, token, target)
+    await terminal.open('stty raw -echo; echo BENCH-"READY"\n')
+    marker = b"BENCH-DONE"
+    started = time.perf_counter()
+    await terminal.ws.send(f'yes {LINE} | head -c {nbytes}; echo BENCH-"DONE"\n'.encode())
+    got, tail = 0, b""
+    while marker not in tail:
+        if not terminal.buffer:
+            await terminal._wait(time.monotonic() + 30)
+            if not terminal.buffer:
+                raise BenchFailure(f"web transfer stalled after {got} bytes")
+        got += len(terminal.buffer)
+        tail = (tail + bytes(terminal.buffer[-4096:]))[-4096:]
+        del terminal.buffer[:]
+    elapsed = time.perf_counter() - started
+    await terminal.close()
+    if got < nbytes:
+        raise BenchFailure(f"web transfer short: {got} of {nbytes}")
+    return elapsed
+
+
+async def direct_throughput(target, nbytes):
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *target.ssh_command(f"stty raw -echo; yes {LINE} | head -c {nbytes}"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    got = 0
+    while data := await process.stdout.read(1 << 20):
+        got += len(data)
+    await process.wait()
+    elapsed = time.perf_counter() - started
+    if got < nbytes:
+        raise BenchFailure(f"direct transfer short: {got} of {nbytes}")
+    return elapsed
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+async def run(args, server, token, target):
+    results = {}
+
+    web = WebTerminal(server, token, target)
+    await web.open(ECHO_COMMAND)
+    direct = DirectTerminal(target)
+    await direct.open()
+    await idle_echo(web, 20)
+    await idle_echo(direct, 20)  # warm-up
+    web_samples, direct_samples = [], []
+    for _ in range(3):  # alternate, so both paths see the same moments of the VM
+        web_samples += await idle_echo(web, args.idle_keys // 3)
+        direct_samples += await idle_echo(direct, args.idle_keys // 3)
+    await web.close()
+    await direct.close()
+    results["idle"] = (summary(web_samples), summary(direct_samples))
+
+    print(f"opening {args.sessions} web sessions and {args.sessions} OpenSSH clients ...", flush=True)
+    webs = await open_many(lambda: WebTerminal(server, token, target), args.sessions, ECHO_COMMAND)
+    web_busy, web_lost = await busy_echo(webs, args.busy_seconds)
+    for t in webs:
+        await t.close()
+    directs = await open_many(lambda: DirectTerminal(target), args.sessions, None)
+    direct_busy, direct_lost = await busy_echo(directs, args.busy_seconds)
+    for t in directs:
+        await t.close()
+    if web_lost or direct_lost:
+        raise BenchFailure(f"echoes lost: web {web_lost}, direct {direct_lost}")
+    results["busy"] = (summary(web_busy), summary(direct_busy), len(web_busy), len(direct_busy))
+
+    nbytes = int(args.gib * (1 << 30))
+    web_seconds = await web_throughput(server, token, target, nbytes)
+    direct_seconds = await direct_throughput(target, nbytes)
+    results["throughput"] = (nbytes / web_seconds / 2**20, nbytes / direct_seconds / 2**20)
+
+    await asyncio.sleep(2)
+    before = rss_kib(server.process.pid)
+    idle = await open_many(lambda: WebTerminal(server, token, target), args.idle_sessions, ECHO_COMMAND)
+    await asyncio.sleep(5)
+    after = rss_kib(server.process.pid)
+    for t in idle:
+        await t.close()
+    results["memory"] = ((after - before) / args.idle_sessions / 1024, before / 1024, after / 1024)
+    return results
+
+
+def report(args, results):
+    (web_p50, web_p99), (direct_p50, direct_p99) = results["idle"]
+    rows = [
+        ["idle, web path", ms(web_p50), ms(web_p99)],
+        ["idle, direct OpenSSH", ms(direct_p50), ms(direct_p99)],
+        ["idle, added by the web path", ms(web_p50 - direct_p50), ms(web_p99 - direct_p99)],
+    ]
+    (bw50, bw99), (bd50, bd99), nw, nd = results["busy"]
+    rows += [
+        [f"{args.sessions} busy sessions, web path ({nw} echoes)", ms(bw50), ms(bw99)],
+        [f"{args.sessions} busy sessions, direct OpenSSH ({nd} echoes)", ms(bd50), ms(bd99)],
+    ]
+    table(["keystroke echo round trip", "p50 ms", "p99 ms"], rows, "Keystroke echo")
+    web_rate, direct_rate = results["throughput"]
+    table(
+        ["output throughput", "MiB/s", "/ direct"],
+        [[f"{args.gib:g} GiB, web path", f"{web_rate:.1f}", f"{web_rate / direct_rate:.2f}x"],
+         [f"{args.gib:g} GiB, direct OpenSSH", f"{direct_rate:.1f}", "1.00x"]],
+        "Throughput",
+    )
+    per, before, after = results["memory"]
+    table(
+        ["daphne memory", "MiB"],
+        [["RSS before", f"{before:.1f}"], [f"RSS with {args.idle_sessions} idle sessions", f"{after:.1f}"],
+         ["per idle session", f"{per:.2f}"]],
+        "Memory",
+    )
+    targets = [
+        ("added echo p50 <= 1 ms idle", web_p50 - direct_p50 <= 0.001),
+        ("added echo p99 <= 5 ms idle", web_p99 - direct_p99 <= 0.005),
+        (f"echo p99 <= 50 ms with {args.sessions} busy sessions", bw99 <= 0.050),
+        ("web throughput >= 40 MiB/s", web_rate >= 40),
+        ("memory <= 2 MiB per idle session", per <= 2),
+    ]
+    table(["target", "result"], [[name, "met" if ok else "MISSED"] for name, ok in targets], "Targets")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle-keys", type=int, default=300)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--busy-seconds", type=float, default=20)
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--idle-sessions", type=int, default=200)
+    args = parser.parse_args()
+    with throwaway("sessions") as env:
+        setup_django()
+        from accounts.models import User
+        from accounts.services.tokens import issue_user_token
+
+        user = User.objects.create_user("bench", "bench@example.com", secrets.token_urlsafe(16), role_id="poweruser")
+        _, token = issue_user_token(user=user, name="bench", actor=user)
+        print(machine_line(env["database"]), flush=True)
+        monitor = LoadMonitor()
+        with tempfile.TemporaryDirectory() as workdir, Target(workdir) as target, Daphne(env["data_dir"]) as server:
+            results = asyncio.run(run(args, server, token, target))
+        report(args, results)
+        monitor.report()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchFailure as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        sys.exit(1)
