@@ -303,7 +303,8 @@ async def _upload(layer, transport, message):
                 await layer.send(reply, {"type": "drive.ack", "seq": chunk["seq"]})
             await _blocking(_finish_upload, sftp, handle, temporary, destination, path=destination)
         except BaseException:
-            await asyncio.get_running_loop().run_in_executor(THREADS, _discard_upload, sftp, handle, temporary)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(THREADS, _discard_upload, sftp, handle, temporary)
             raise
         await layer.send(reply, {"type": "drive.done", "path": destination, "size": size})
 

@@ -6,22 +6,30 @@ runs, so every request crosses the channel layer to the session's home node (in-
 whichever backend the run uses) and reaches the target over the session's own SSH connection.
 """
 
+import asyncio
+import json
 import os
 import pwd
+import socket
+import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.choices import AuditAction
 from accounts.models import AuditEvent, Role
+from sessions.models import Session
 from sessions.services.sessions import create_session, terminate_session
 from tests.factories import make_user, make_user_token
-from tests.sessions.helpers import Terminal
+from tests.processes import daphne_process
+from tests.sessions.helpers import NetTerminal, Terminal
 from tests.targets import account_dir, account_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,17 +197,16 @@ def test_transfers_over_the_size_cap_are_413(sshd, target_dir, settings):
     session = ssh_session(owner, sshd)
     big = account_file(target_dir, "big.bin", b"b" * 1001)
 
+    def upload(client, data):
+        body = {"path": str(target_dir), "file": SimpleUploadedFile("big", data)}
+        return client.post(files_url(session, "upload"), body, format="multipart")
+
     def calls():
         client = client_for(owner)
         return [
             client.get(files_url(session, "download"), {"path": str(big)}),
-            *(
-                client.post(
-                    files_url(session, "upload"), {"path": str(target_dir), "file": SimpleUploadedFile("big", data)},
-                    format="multipart",
-                )
-                for data in (b"b" * 1001, b"b" * 100_000)  # the file's size; the body's, before it is read
-            ),
+            upload(client, b"b" * 1001),  # the file's size is checked
+            upload(client, b"b" * 100_000),  # and before that, the request body's
         ]
 
     for response in while_live(session, owner, calls):
@@ -299,3 +306,72 @@ def test_terminal_page_offers_files_only_to_the_owner_of_a_drive_session(sshd, w
     assert page.status_code == 200
     assert ('id="client-files"' in page.content.decode()) is offered
     assert ('id="files-dialog"' in page.content.decode()) is offered
+
+
+# --- two nodes: the HTTP request on one, the session on the other -------------------------------
+
+
+def http(base, method, path, token, body=None, content_type="application/json"):
+    request = urllib.request.Request(
+        base + path, method=method, data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.read()
+
+
+def multipart(fields, filename, content):
+    """A multipart/form-data body, as a browser's FormData sends it; ``(body, content type)``."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.skipif(
+    not django_settings.REDIS_URL
+    or django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="two nodes need PostgreSQL and Redis (PAM_DATABASE_URL, PAM_REDIS_URL)",
+)
+def test_drive_requests_taken_by_another_node_reach_the_home_node(sshd, target_dir, tmp_path):
+    """Two daphne processes: the session lives on B, every drive request goes to A."""
+    owner = make_user("poweruser")
+    _, token = make_user_token(owner)
+    session = ssh_session(owner, sshd)
+    content = os.urandom(600 * 1024)
+    account_file(target_dir, "on-target.bin", content)
+    query = urllib.parse.urlencode
+
+    def through(a):
+        status, listing = http(a.base, "GET", f"{files_url(session)}?{query({'path': target_dir})}", token)
+        assert status == 200 and [e["name"] for e in json.loads(listing)["entries"]] == ["on-target.bin"]
+        download = f"{files_url(session, 'download')}?{query({'path': target_dir / 'on-target.bin'})}"
+        status, received = http(a.base, "GET", download, token)
+        assert status == 200 and received == content
+        body, content_type = multipart({"path": target_dir}, "from-a.bin", content[::-1])
+        status, done = http(a.base, "POST", files_url(session, "upload"), token, body, content_type)
+        assert status == 201 and json.loads(done)["size"] == len(content)
+
+    with daphne_process(log=tmp_path / "a.log") as a, daphne_process(log=tmp_path / "b.log") as b:
+
+        async def scenario():
+            terminal = await NetTerminal.open(b.base, session.pk, token)
+            await terminal.until_event("status", state="active")
+            try:
+                home = await database_sync_to_async(lambda: Session.objects.get(pk=session.pk).node)()
+                assert home.startswith(f"{socket.gethostname()}-{b.pid}-")
+                await asyncio.to_thread(through, a)
+            finally:
+                await terminal.control(type="terminate")
+                await terminal.until_event("ended")
+
+        async_to_sync(scenario)()
+
+    assert (target_dir / "from-a.bin").read_bytes() == content[::-1]
