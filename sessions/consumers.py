@@ -24,6 +24,12 @@ from sessions.services.sessions import share_key_matches
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# Messages handled without Channels' per-message database cleanup (see dispatch).
+HOT_PATH = {
+    "websocket.receive": "websocket_receive",
+    "session.output": "session_output",
+    "session.event": "session_event",
+}
 # Daphne (autobahn) refuses frames over 1 MiB: output goes out in frames of at most this size.
 MAX_FRAME = 512 * 1024
 
@@ -78,6 +84,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Closed as exc:
             await self.send(text_data=json.dumps({"type": "ended", "message": str(exc)}))
             await self.close()
+
+    async def dispatch(self, message):
+        """Terminal traffic skips Channels' per-message ``close_old_connections``.
+
+        Channels runs it before every handler, as a hop through the one thread all synchronous
+        database work shares: with hundreds of typing sessions every keystroke queued behind
+        that thread. Frames and output touch no database; what does (connect, disconnect, the
+        engine's queries) goes through ``database_sync_to_async``, which closes stale
+        connections itself.
+        """
+        handler = HOT_PATH.get(message["type"])
+        if handler is None:
+            await super().dispatch(message)
+        else:
+            await getattr(self, handler)(message)
 
     async def disconnect(self, code):
         self.gone = True
