@@ -1,11 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
-from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share
+from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
+from connections.services.tunnels import stop_tunnels
 from connections.targets import check_literal
 from pam.exceptions import ServiceError
 from pam.sshkeys import InvalidKey, load_private_key
@@ -136,3 +137,28 @@ class ConnectionTagAdmin(admin.ModelAdmin):
     list_filter = ["name"]
     raw_id_fields = ["connection"]
     list_select_related = ["connection"]
+
+
+@admin.register(Tunnel)
+class TunnelAdmin(admin.ModelAdmin):
+    """Tunnel states as their workers report them: read-only, but stoppable."""
+
+    list_display = ["connection", "local_port", "remote_host", "remote_port", "state", "node", "started_by", "updated_at"]
+    list_filter = ["state"]
+    search_fields = ["connection__name", "remote_host", "node", "started_by__email"]
+    list_select_related = ["connection", "started_by"]
+    readonly_fields = [f.name for f in Tunnel._meta.fields]
+    actions = ["stop"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Stop the tunnels of the selected tunnels' connections")
+    def stop(self, request, queryset):
+        stopped = 0
+        for connection in Connection.objects.filter(pk__in=queryset.values("connection_id")):
+            try:
+                stopped += stop_tunnels(actor=request.user, connection=connection, ip=client_ip(request))
+            except ServiceError as exc:
+                self.message_user(request, f"{connection}: {exc.message}", level=messages.ERROR)
+        self.message_user(request, f"{stopped} tunnel(s) asked to stop.")

@@ -64,3 +64,20 @@ ENTRY_EXTRA_KEYS = (
 RDP_SECURITY = ("", "any", "tls", "nla", "rdp")
 RDP_AUTH_PACKAGES = ("", "kerberos", "ntlm")
 COLOR_DEPTHS = (8, 16, 24, 32)
+
+
+class TunnelState(models.TextChoices):
+    """Where a tunnel is in its life (connections.tunnels keeps the row current)."""
+
+    STARTING = "starting", "Starting"  # asked for; a worker is opening it
+    UP = "up", "Up"  # listening, and the SSH link is up
+    DOWN = "down", "Down, retrying"  # listening, the SSH link is lost; reconnecting with backoff
+    STOPPING = "stopping", "Stopping"  # asked to stop; its worker is closing it
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"  # gave up: the port is taken, or the target refused us for good
+
+
+# A tunnel in these states holds (or is about to hold) its local port.
+ACTIVE_TUNNEL_STATES = (TunnelState.STARTING, TunnelState.UP, TunnelState.DOWN, TunnelState.STOPPING)
+# States its worker may still change on its own (a stop request must never be overwritten).
+RUNNING_TUNNEL_STATES = (TunnelState.STARTING, TunnelState.UP, TunnelState.DOWN)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.permissions import can
 from accounts.roles import Perm
-from connections.choices import DEFAULT_PORTS, HealthStatus, Protocol, Scope, ShareType
+from connections.choices import ACTIVE_TUNNEL_STATES, DEFAULT_PORTS, HealthStatus, Protocol, Scope, ShareType, TunnelState
 from pam.fields import EncryptedTextField
 from pam.ids import MAX_LENGTH, new_id
 
@@ -272,3 +272,49 @@ class Share(models.Model):
     @property
     def target_id(self):
         return f"user_{self.user_id}" if self.user_id else f"role_{self.role_id}"
+
+
+class Tunnel(models.Model):
+    """The live state of one of a connection's tunnels, kept current by the worker holding it.
+
+    One row per (connection, local port), reused from run to run. Only one active row may hold
+    a local port in the whole installation (a partial unique constraint): that is what makes a
+    port *taken* between connections, whichever node asks. ``node`` names the worker process
+    holding the tunnel and ``seen_at`` is its heartbeat; a tunnel whose worker went silent is
+    restarted elsewhere (connections.services.tunnels.reap_lost_tunnels).
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tunnel_states")
+    local_port = models.PositiveIntegerField(validators=PORT_VALIDATORS)
+    remote_host = models.CharField(max_length=255)
+    remote_port = models.PositiveIntegerField(validators=PORT_VALIDATORS)
+    state = models.CharField(max_length=10, choices=TunnelState.choices, default=TunnelState.STOPPED, db_index=True)
+    message = models.CharField(max_length=500, blank=True, help_text="Why it is down or failed; never a secret.")
+    node = models.CharField(max_length=100, blank=True, help_text="The worker process holding the tunnel.")
+    bytes_in = models.BigIntegerField(default=0, help_text="Local client to remote end.")
+    bytes_out = models.BigIntegerField(default=0, help_text="Remote end to local client.")
+    connections_total = models.PositiveIntegerField(default=0, help_text="Local connections forwarded.")
+    connections_open = models.PositiveIntegerField(default=0)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat of the holding worker.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["local_port"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "local_port"], name="unique_tunnel_port_per_connection"),
+            models.UniqueConstraint(
+                fields=["local_port"], condition=Q(state__in=ACTIVE_TUNNEL_STATES), name="one_active_tunnel_per_port"
+            ),
+        ]
+
+    def __str__(self):
+        return f"127.0.0.1:{self.local_port} -> {self.remote_host}:{self.remote_port} ({self.state})"
+
+    @property
+    def is_active(self):
+        return self.state in ACTIVE_TUNNEL_STATES

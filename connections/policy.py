@@ -43,3 +43,17 @@ def can_edit_folder(user, folder):
     if folder.is_address_book:
         return can(user, Perm.ADDRESSBOOK_MANAGE)
     return folder.owner_id == user.pk and can(user, Perm.CONNECTIONS_CREATE)
+
+
+def can_start_tunnels(user, connection):
+    """A tunnel uses the stored credentials as a session does: whoever may open a session on the
+    connection (sessions.connect, and the connection is theirs, shared with them or in an
+    address-book folder they see) may start its tunnels."""
+    from connections.models import Connection
+
+    return can(user, Perm.SESSIONS_CONNECT) and Connection.objects.usable_by(user).filter(pk=connection.pk).exists()
+
+
+def can_stop_tunnels(user, connection):
+    """Whoever may start them, and holders of sessions.terminate_any (who may end anyone's access)."""
+    return can(user, Perm.SESSIONS_TERMINATE_ANY) or can_start_tunnels(user, connection)

@@ -29,6 +29,8 @@ def index(request):
         "canDeleteAny": can(user, Perm.CONNECTIONS_DELETE_ANY),
         "canManageAddressBook": can(user, Perm.ADDRESSBOOK_MANAGE),
         "canConnect": can(user, Perm.SESSIONS_CONNECT),
+        # connections.policy.can_stop_tunnels: also those who may end anyone's sessions.
+        "canStopAnyTunnel": can(user, Perm.SESSIONS_TERMINATE_ANY),
         "sessionProtocols": SESSION_PROTOCOLS,
         "protocols": [
             {"value": p.value, "label": p.label, "defaultPort": DEFAULT_PORTS[p]} for p in Protocol

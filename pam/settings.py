@@ -291,6 +291,17 @@ HEALTH_CHECK_CONCURRENCY = env_int("PAM_HEALTH_CHECK_CONCURRENCY", 256)
 HEALTH_CHECK_INTERVAL = env_int("PAM_HEALTH_CHECK_INTERVAL", 300)
 HEALTH_CHECK_MAX_TARGETS = 5000
 
+# Connection tunnels (connections.tunnels): local ports a worker opens on its 127.0.0.1 and
+# forwards through a connection's SSH link. A tunnel's localPort must lie in this range.
+TUNNEL_PORT_MIN = env_int("PAM_TUNNEL_PORT_MIN", 40000)
+TUNNEL_PORT_MAX = env_int("PAM_TUNNEL_PORT_MAX", 40999)
+if not 1 <= TUNNEL_PORT_MIN <= TUNNEL_PORT_MAX <= 65535:
+    raise ImproperlyConfigured("PAM_TUNNEL_PORT_MIN and PAM_TUNNEL_PORT_MAX must be 1 <= min <= max <= 65535")
+# The Celery queue of the tunnel tasks: the ports open on the machine of the worker consuming
+# it (`celery -A pam worker -Q pam-tunnels` there). Unset: Celery's default queue.
+TUNNEL_QUEUE = env_str("PAM_TUNNEL_QUEUE")
+TUNNEL_RETRY_MAX = 60  # seconds: the longest wait between two attempts to restore a dropped link
+
 # The beat schedule of `celery -A pam worker -B`; tasks are safe to run twice.
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-logins": {
@@ -303,6 +314,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-lost-sessions": {
         "task": "sessions.tasks.reap_lost_sessions",
+        "schedule": 30.0,
+    },
+    "reap-lost-tunnels": {
+        "task": "connections.tasks.reap_lost_tunnels",
         "schedule": 30.0,
     },
 }
@@ -351,7 +366,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/static/console/favicon.svg",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(api|connection-manager/api/v1)",
-    "ENUM_NAME_OVERRIDES": {"ProtocolEnum": "connections.choices.Protocol"},
+    "ENUM_NAME_OVERRIDES": {
+        "ProtocolEnum": "connections.choices.Protocol",
+        "TunnelStateEnum": "connections.choices.TunnelState",
+    },
 }
 
 # --- Static files, i18n, logging ------------------------------------------------------------

@@ -26,14 +26,30 @@ class ConnectFailed(Exception):
     """The target could not be reached or refused us; the message is safe to show the user."""
 
 
+class AuthFailed(ConnectFailed):
+    """The target or a jump host refused our credentials: trying again would not help."""
+
+
 @dataclass
 class SshLink:
     transports: list = field(default_factory=list)
     channel: object = None
 
+    @property
+    def transport(self):
+        """The Transport that reaches the target (the last of the chain)."""
+        return self.transports[-1]
+
+    def is_active(self):
+        return bool(self.transports) and all(t.is_active() for t in self.transports)
+
     def close(self):
+        """Close every hop, target first; safe to call twice, from two threads."""
         for transport in reversed(self.transports):
-            transport.close()
+            try:
+                transport.close()
+            except (EOFError, OSError, paramiko.SSHException):
+                pass  # the hop below is already gone
 
 
 def _prefer_gcm(transport):
@@ -48,7 +64,7 @@ def _authenticate(transport, username, password, private_key, where):
             transport.auth_publickey(username, load_private_key(private_key))
             return
         if not password:
-            raise ConnectFailed(f"No credentials to sign in to {where}.")
+            raise AuthFailed(f"No credentials to sign in to {where}.")
         try:
             transport.auth_password(username, password)
         except paramiko.BadAuthenticationType as exc:
@@ -56,7 +72,7 @@ def _authenticate(transport, username, password, private_key, where):
                 raise
             transport.auth_interactive(username, lambda title, instructions, prompts: [password] * len(prompts))
     except paramiko.AuthenticationException:
-        raise ConnectFailed(f"Authentication as {username!r} to {where} failed.") from None
+        raise AuthFailed(f"Authentication as {username!r} to {where} failed.") from None
 
 
 def _open_transport(sock, host, port, username, password, private_key):
@@ -90,8 +106,12 @@ def _direct_socket(host, port):
     raise ConnectFailed(f"Cannot reach {host}:{port}: {last_error}")
 
 
-def open_shell(*, host, port, username, password="", private_key="", hops=(), cols=80, rows=24):
-    """Connect through ``hops`` to the target and start a shell on a PTY; return an SshLink."""
+def open_chain(*, host, port, username, password="", private_key="", hops=()):
+    """Connect through ``hops`` to the target and sign in; return an SshLink without a channel.
+
+    Callers open their channels on ``link.transport``: a shell (open_shell) or the
+    ``direct-tcpip`` channels of tunnels (connections.tunnels).
+    """
     link = SshLink()
     chain = [*hops, {"host": host, "port": port, "username": username, "password": password, "private_key": private_key}]
     try:
@@ -112,7 +132,17 @@ def open_shell(*, host, port, username, password="", private_key="", hops=(), co
                 except (paramiko.SSHException, OSError) as exc:
                     where = f"{nxt['host']}:{nxt.get('port') or 22}"
                     raise ConnectFailed(f"The jump host {hop['host']} could not reach {where}: {exc}") from None
-        channel = link.transports[-1].open_session(timeout=CONNECT_TIMEOUT)
+        return link
+    except BaseException:
+        link.close()
+        raise
+
+
+def open_shell(*, host, port, username, password="", private_key="", hops=(), cols=80, rows=24):
+    """Connect through ``hops`` to the target and start a shell on a PTY; return an SshLink."""
+    link = open_chain(host=host, port=port, username=username, password=password, private_key=private_key, hops=hops)
+    try:
+        channel = link.transport.open_session(timeout=CONNECT_TIMEOUT)
         channel.get_pty(term="xterm-256color", width=cols, height=rows)
         channel.invoke_shell()
         link.channel = channel

@@ -1,4 +1,5 @@
 import socket
+import threading
 
 import pytest
 from rest_framework.test import APIClient
@@ -66,6 +67,43 @@ def listener():
     sock.listen(1024)
     yield sock.getsockname()[1]
     sock.close()
+
+
+@pytest.fixture
+def echo_server():
+    """A TCP echo service on 127.0.0.1 (the far end of tunnels); its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def echo(conn):
+        with conn:
+            conn.settimeout(30)
+            while not done.is_set():
+                try:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    def serve():
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    done.set()
+    thread.join(5)
+    server.close()
 
 
 @pytest.fixture

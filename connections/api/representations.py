@@ -218,3 +218,40 @@ def address_book_entry(connection):
     }
     entry.update({key: connection.extra_config[key] for key in ENTRY_EXTRA_KEYS if key in connection.extra_config})
     return entry
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def _tunnel_item(spec, row, configured):
+    running = row is not None and row.is_active
+    source = row if running or spec is None else None
+    return {
+        "localPort": spec["local_port"] if spec else row.local_port,
+        "bindAddress": "127.0.0.1",
+        "remoteHost": source.remote_host if source else spec["remote_host"],
+        "remotePort": source.remote_port if source else spec["remote_port"],
+        "configured": configured,
+        "state": row.state if row else "stopped",
+        "message": row.message if row else "",
+        "bytesIn": row.bytes_in if row else 0,
+        "bytesOut": row.bytes_out if row else 0,
+        "connections": row.connections_total if row else 0,
+        "openConnections": row.connections_open if row else 0,
+        "worker": (row.node or None) if row else None,
+        "startedBy": row.started_by.email if row and row.started_by else None,
+        "startedAt": _iso(row.started_at) if row else None,
+        "stoppedAt": _iso(row.stopped_at) if row else None,
+        "updatedAt": _iso(row.updated_at) if row else None,
+    }
+
+
+def tunnel_states(connection, port_range):
+    """GET /connections/:id/tunnels: each configured tunnel with its state, then any tunnel
+    still running after it was removed from the connection."""
+    rows = {row.local_port: row for row in connection.tunnel_states.select_related("started_by")}
+    items = [_tunnel_item(spec, rows.pop(spec["local_port"], None), True) for spec in connection.tunnels]
+    items += [_tunnel_item(None, row, False) for row in rows.values() if row.is_active]
+    low, high = port_range
+    return {"tunnels": items, "portRange": {"min": low, "max": high}}

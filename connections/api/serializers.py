@@ -17,6 +17,7 @@ from connections.choices import (
     Protocol,
     Scope,
     ShareType,
+    TunnelState,
 )
 from connections.models import ConnectionGroup
 from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
@@ -114,6 +115,9 @@ CONNECTION_FIELD_NAMES = {
     "parent": "parentId",
     "jump_hosts": "jumpHosts",
     "extra_config": "extraConfig",
+    "local_port": "localPort",
+    "remote_host": "remoteHost",
+    "remote_port": "remotePort",
 }
 
 
@@ -184,6 +188,37 @@ class FolderWriteSerializer(serializers.Serializer):
 
 class SuccessSerializer(serializers.Serializer):
     success = serializers.BooleanField()
+
+
+class TunnelStateSerializer(serializers.Serializer):
+    """One tunnel and what its worker last reported (documentation of the response only)."""
+
+    localPort = serializers.IntegerField()
+    bindAddress = serializers.CharField(help_text="Always 127.0.0.1 of the worker holding the tunnel.")
+    remoteHost = serializers.CharField(help_text="As the SSH target resolves it.")
+    remotePort = serializers.IntegerField()
+    configured = serializers.BooleanField(help_text="False for a tunnel still running after it was removed.")
+    state = serializers.ChoiceField(choices=TunnelState.choices)
+    message = serializers.CharField(help_text="Why it is down or failed.")
+    bytesIn = serializers.IntegerField(help_text="Local clients to the remote end.")
+    bytesOut = serializers.IntegerField()
+    connections = serializers.IntegerField(help_text="Local connections forwarded since it started.")
+    openConnections = serializers.IntegerField()
+    worker = serializers.CharField(allow_null=True)
+    startedBy = serializers.CharField(allow_null=True)
+    startedAt = serializers.DateTimeField(allow_null=True)
+    stoppedAt = serializers.DateTimeField(allow_null=True)
+    updatedAt = serializers.DateTimeField(allow_null=True)
+
+
+class PortRangeSerializer(serializers.Serializer):
+    min = serializers.IntegerField()
+    max = serializers.IntegerField()
+
+
+class TunnelStatesSerializer(serializers.Serializer):
+    tunnels = TunnelStateSerializer(many=True)
+    portRange = PortRangeSerializer()
 
 
 # --- session-broker.txt: the address book ---------------------------------------------------

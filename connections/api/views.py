@@ -21,6 +21,7 @@ from connections.models import Connection, ConnectionGroup, ConnectionTag
 from connections.services import connections as service
 from connections.services import groups as folders
 from connections.services import health, transfer
+from connections.services import tunnels as tunnel_service
 from pam.api.errors import renamed_fields
 from sessions.api import serializers as session_serializers
 from sessions.api import views as session_views
@@ -57,6 +58,10 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         "tags": AUTHENTICATED,
         "share_targets": Perm.CONNECTIONS_SHARE,
         "connect": Perm.SESSIONS_CONNECT,
+        # Tunnels: who may start or stop them is decided per connection (connections.policy).
+        "tunnels": AUTHENTICATED,
+        "start_tunnels": Perm.SESSIONS_CONNECT,
+        "stop_tunnels": AUTHENTICATED,
     }
 
     def get_queryset(self):
@@ -150,6 +155,39 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             actor=request.user, connection=self.get_object(), ip=client_ip(request), **overrides
         )
         return session_views.created_response(session, key)
+
+    @extend_schema(responses=s.TunnelStatesSerializer)
+    @action(detail=True, methods=["get"])
+    def tunnels(self, request, pk=None):
+        """The connection's tunnels and their state as their worker last reported it."""
+        return Response(rep.tunnel_states(self.get_object(), tunnel_service.port_range()))
+
+    @extend_schema(
+        request=None,
+        responses={202: s.TunnelStatesSerializer},
+        description=(
+            "Open the connection's tunnels on a worker, each on 127.0.0.1:localPort of that worker. "
+            "Needs sessions.connect and the use of the connection. A localPort outside the configured "
+            "range, or taken (by another connection's tunnel or anything listening), is a 400."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="tunnels/start")
+    def start_tunnels(self, request, pk=None):
+        connection = self.get_object()
+        with renamed_fields(s.CONNECTION_FIELD_NAMES):
+            tunnel_service.start_tunnels(actor=request.user, connection=connection, ip=client_ip(request))
+        return Response(rep.tunnel_states(connection, tunnel_service.port_range()), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.TunnelStatesSerializer},
+        description="Close the connection's tunnels; their worker does it within a second or two.",
+    )
+    @action(detail=True, methods=["post"], url_path="tunnels/stop")
+    def stop_tunnels(self, request, pk=None):
+        connection = self.get_object()
+        tunnel_service.stop_tunnels(actor=request.user, connection=connection, ip=client_ip(request))
+        return Response(rep.tunnel_states(connection, tunnel_service.port_range()), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.SharesSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get", "put"])

@@ -28,6 +28,7 @@ from connections.choices import (
     ShareType,
 )
 from connections.models import Connection, ConnectionTag, JumpHop, Share
+from connections.services.tunnels import check_tunnel_specs
 from connections.targets import check_literal
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.sshkeys import InvalidKey, load_private_key
@@ -112,8 +113,12 @@ def _values(value):
     return value.values() if isinstance(value, dict) else value
 
 
-def validate_spec(spec):
-    """Check the cross-field rules of a complete spec (after merging with stored values)."""
+def validate_spec(spec, *, check_tunnels=True):
+    """Check the cross-field rules of a complete spec (after merging with stored values).
+
+    ``check_tunnels=False`` skips the tunnels' port range, for an edit that leaves them as
+    they are: a range narrowed later must not block renaming a connection.
+    """
     protocol = spec["protocol"]
     if protocol == Protocol.WEB:
         if not spec.get("url"):
@@ -128,6 +133,8 @@ def validate_spec(spec):
         raise InvalidInput("Tunnels need an SSH connection.", field="tunnels")
     if len(spec.get("tunnels") or []) > MAX_TUNNELS:
         raise InvalidInput(f"At most {MAX_TUNNELS} tunnels.", field="tunnels")
+    if check_tunnels:
+        check_tunnel_specs(spec.get("tunnels") or [])
     hops = spec.get("jump_hosts") or []
     if len(hops) > MAX_HOPS:
         raise InvalidInput(f"At most {MAX_HOPS} jump hosts.", field="jump_hosts")
@@ -258,7 +265,7 @@ def update_connection(*, actor, connection, changes, ip=None):
     previous_hops = list(connection.jump_hops.all())
     if "jump_hosts" not in changes:
         merged["jump_hosts"] = [{"host": h.host, "port": h.port} for h in previous_hops]
-    validate_spec(merged)
+    validate_spec(merged, check_tunnels="tunnels" in changes)
     if "group" in changes or "shared" in changes:
         _check_placement(actor, merged, connection)
     for field in (*PLAIN_FIELDS, *SECRETS, "group"):

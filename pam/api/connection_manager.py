@@ -2,7 +2,8 @@
 
 Folders are registered first so that /connections/groups… is not read as a connection id.
 Beyond the document: GET /connections/tags (tag names for filtering) and
-GET /connections/share-targets (users and roles for the share dialog).
+GET /connections/share-targets (users and roles for the share dialog), and a connection's
+tunnels: GET /connections/:id/tunnels, POST …/tunnels/start and …/tunnels/stop.
 """
 
 from rest_framework.routers import SimpleRouter

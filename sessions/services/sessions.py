@@ -197,12 +197,17 @@ def credentials_for(session):
     if connection is not None:
         if connection.protocol in KEY_PROTOCOLS and not own.get("prompted"):
             own.setdefault("private_key", connection.private_key)
-        own["hops"] = [
-            {"host": h.host, "port": h.port, "username": h.username, "password": h.password, "private_key": h.private_key}
-            for h in connection.jump_hops.all()
-        ]
+        own["hops"] = connection_hops(connection)
     own.setdefault("hops", [])
     return own
+
+
+def connection_hops(connection):
+    """A saved connection's jump hosts with their decrypted credentials, in order (server side only)."""
+    return [
+        {"host": h.host, "port": h.port, "username": h.username, "password": h.password, "private_key": h.private_key}
+        for h in connection.jump_hops.all()
+    ]
 
 
 def rotate_share_key(*, actor, session, share_mode=None):

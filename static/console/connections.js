@@ -473,10 +473,6 @@
         return el("li", {}, `${h.username}@${h.host}:${h.port}`, note);
       })));
     }
-    if (d.tunnels.length) {
-      fact(facts, "Tunnels", el("ul", { className: "plain-list" },
-        d.tunnels.map((t) => el("li", {}, `localhost:${t.localPort} → ${t.remoteHost}:${t.remotePort}`))));
-    }
     const extra = d.extraConfig || {};
     if (d.protocol === "rdp") {
       fact(facts, "Domain", extra.domain || "—");
@@ -503,14 +499,119 @@
     fact(facts, "Created", formatDate(d.createdAt));
     fact(facts, "Updated", formatDate(d.updatedAt));
 
+    const tunnels = tunnelPanel(d);
     pane.replaceChildren(
       el("div", { className: "detail-head" },
         el("h2", { id: "detail-title" }, d.displayName || d.name),
         el("span", { className: "badge" }, PROTOCOL_LABELS[d.protocol] || d.protocol)),
       actions,
       connect,
-      facts);
+      facts,
+      tunnels);
     showPane("conn-detail");
+    if (tunnels) watchTunnels(d, tunnels);
+  }
+
+  // --- tunnels -------------------------------------------------------------------------------
+
+  // A connection's tunnels run on a PAM worker (127.0.0.1 of that machine); the table shows what
+  // the worker last reported, read again every few seconds while the connection is on screen.
+  const TUNNEL_POLL_MS = 3000;
+  const ACTIVE_TUNNEL_STATES = ["starting", "up", "down", "stopping"];
+  const TUNNEL_STATE_LABELS = {
+    starting: "starting", up: "up", down: "down, retrying", stopping: "stopping", stopped: "stopped", failed: "failed",
+  };
+
+  function formatBytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let value = n;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+  }
+
+  function tunnelPanel(d) {
+    if (d.protocol !== "ssh" || !d.tunnels.length) return null;
+    const controls = el("div", { className: "actions" });
+    if (PAGE.canConnect) {
+      const start = button("Start tunnels", "", () => tunnelAction(d, "start", panel));
+      start.id = "tunnels-start";
+      controls.append(start);
+    }
+    if (PAGE.canConnect || PAGE.canStopAnyTunnel) {
+      const stop = button("Stop tunnels", "", () => tunnelAction(d, "stop", panel));
+      stop.id = "tunnels-stop";
+      controls.append(stop);
+    }
+    const panel = el("section", { id: "tunnels", className: "tunnels", "aria-labelledby": "tunnels-title" },
+      el("div", { className: "section-head" }, el("h3", { id: "tunnels-title" }, "Tunnels"), controls),
+      el("p", { id: "tunnels-note", className: "muted small" }, "Local ports open on 127.0.0.1 of the PAM worker holding them."),
+      el("p", { id: "tunnels-error", className: "error small", role: "alert", hidden: true }),
+      el("table", { className: "table tunnel-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Local"), el("th", {}, "Remote"), el("th", {}, "State"), el("th", {}, "Traffic"))),
+        el("tbody", { id: "tunnel-rows" })));
+    const unknown = { state: "", message: "", bindAddress: "127.0.0.1", configured: true, connections: 0, bytesIn: 0, bytesOut: 0 };
+    renderTunnels(panel, { tunnels: d.tunnels.map((t) => ({ ...unknown, ...t })) });
+    return panel;
+  }
+
+  function renderTunnels(panel, data) {
+    const rows = data.tunnels.map((t) => el("tr", { dataset: { localPort: String(t.localPort), state: t.state } },
+      el("td", {}, el("code", {}, `${t.bindAddress}:${t.localPort}`),
+        t.configured ? null : el("span", { className: "muted small" }, " (removed, still running)")),
+      el("td", {}, el("code", {}, `${t.remoteHost}:${t.remotePort}`)),
+      el("td", {},
+        el("span", { className: "tunnel-state", dataset: { state: t.state } }, TUNNEL_STATE_LABELS[t.state] || "…"),
+        t.message ? el("div", { className: "muted small tunnel-message" }, t.message) : null),
+      el("td", { className: "small" },
+        t.state ? `${t.connections} connection(s) · ${formatBytes(t.bytesIn)} in · ${formatBytes(t.bytesOut)} out` : "")));
+    panel.querySelector("#tunnel-rows").replaceChildren(...rows);
+    const start = panel.querySelector("#tunnels-start");
+    const stop = panel.querySelector("#tunnels-stop");
+    const known = data.tunnels.every((t) => t.state);
+    if (start) start.disabled = known && !data.tunnels.some((t) => t.configured && !ACTIVE_TUNNEL_STATES.includes(t.state));
+    if (stop) stop.disabled = known && !data.tunnels.some((t) => ACTIVE_TUNNEL_STATES.includes(t.state) && t.state !== "stopping");
+    if (data.portRange) {
+      panel.querySelector("#tunnels-note").textContent =
+        `Local ports open on 127.0.0.1 of the PAM worker holding them (allowed range ${data.portRange.min}–${data.portRange.max}).`;
+    }
+  }
+
+  function tunnelError(panel, message) {
+    const box = panel.querySelector("#tunnels-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  // Poll while this connection's panel is on the page; a new detail replaces the panel and so
+  // ends the loop.
+  function watchTunnels(d, panel) {
+    const path = `/api/connections/${encodeURIComponent(d.id)}/tunnels`;
+    const tick = async () => {
+      if (!panel.isConnected) return;
+      if (!document.hidden && !$("conn-detail").hidden) {
+        try {
+          const data = await api("GET", path);
+          if (!panel.isConnected) return;
+          renderTunnels(panel, data);
+        } catch (error) { tunnelError(panel, error.message); }
+      }
+      setTimeout(tick, TUNNEL_POLL_MS);
+    };
+    tick();
+  }
+
+  async function tunnelAction(d, verb, panel) {
+    const controls = [...panel.querySelectorAll(".section-head button")];
+    for (const control of controls) control.disabled = true;
+    try {
+      const data = await api("POST", `/api/connections/${encodeURIComponent(d.id)}/tunnels/${verb}`);
+      tunnelError(panel, "");
+      renderTunnels(panel, data);
+    } catch (error) {
+      tunnelError(panel, error.message);
+      for (const control of controls) control.disabled = false;
+    }
   }
 
   // --- opening a session ---------------------------------------------------------------------

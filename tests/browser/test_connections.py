@@ -473,15 +473,16 @@ def test_jump_host_secrets_follow_their_position(page):
         row.locator("[data-key=password]").fill(password)
     page.click("#cf-add-tunnel")
     tunnel = page.locator("#cf-tunnels .tunnel-row")
-    tunnel.locator("[data-key=localPort]").fill("15432")
+    tunnel.locator("[data-key=localPort]").fill("40432")
     tunnel.locator("[data-key=remoteHost]").fill("localhost")
     tunnel.locator("[data-key=remotePort]").fill("5432")
     page.click("#conn-form-save")
-    expect(page.locator("#conn-detail")).to_contain_text("localhost:15432 → localhost:5432")
+    expect(page.locator('#tunnels tr[data-local-port="40432"]')).to_contain_text("127.0.0.1:40432")
+    expect(page.locator('#tunnels tr[data-local-port="40432"]')).to_contain_text("localhost:5432")
     connection = Connection.objects.get(name="behind-hops")
     stored = [(h.host, h.password) for h in connection.jump_hops.all()]
     assert stored == [("10.6.0.1", "first-pw"), ("10.6.0.2", "second-pw")]
-    assert connection.tunnels == [{"local_port": 15432, "remote_host": "localhost", "remote_port": 5432}]
+    assert connection.tunnels == [{"local_port": 40432, "remote_host": "localhost", "remote_port": 5432}]
 
     # Left blank in place: kept; a hop whose port changes is a new target, so its secret goes.
     detail_button(page, "Edit").click()

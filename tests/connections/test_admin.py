@@ -10,7 +10,7 @@ from tests.factories import make_address_book_folder, make_connection, make_fold
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["connection", "connectiongroup", "share", "jumphop", "connectiontag"]
+MODELS = ["connection", "connectiongroup", "share", "jumphop", "connectiontag", "tunnel"]
 
 
 @pytest.fixture
