@@ -316,6 +316,20 @@ async def direct_throughput(target, nbytes):
 async def run(args, server, token, target):
     results = {}
 
+    # Memory first, on a fresh server: one session opened and closed so that the code paths
+    # are loaded, then the growth with N idle sessions attached.
+    warm = WebTerminal(server, token, target)
+    await warm.open(ECHO_COMMAND)
+    await warm.close()
+    await asyncio.sleep(2)
+    before = rss_kib(server.process.pid)
+    idle = await open_many(lambda: WebTerminal(server, token, target), args.idle_sessions, ECHO_COMMAND)
+    await asyncio.sleep(5)
+    after = rss_kib(server.process.pid)
+    for t in idle:
+        await t.close()
+    results["memory"] = ((after - before) / args.idle_sessions / 1024, before / 1024, after / 1024)
+
     web = WebTerminal(server, token, target)
     await web.open(ECHO_COMMAND)
     direct = DirectTerminal(target)
@@ -348,14 +362,7 @@ async def run(args, server, token, target):
     direct_seconds = await direct_throughput(target, nbytes)
     results["throughput"] = (nbytes / web_seconds / 2**20, nbytes / direct_seconds / 2**20)
 
-    await asyncio.sleep(2)
-    before = rss_kib(server.process.pid)
-    idle = await open_many(lambda: WebTerminal(server, token, target), args.idle_sessions, ECHO_COMMAND)
-    await asyncio.sleep(5)
-    after = rss_kib(server.process.pid)
-    for t in idle:
-        await t.close()
-    results["memory"] = ((after - before) / args.idle_sessions / 1024, before / 1024, after / 1024)
+    results["rss_after_transfer"] = rss_kib(server.process.pid) / 1024
     return results
 
 
@@ -383,7 +390,7 @@ def report(args, results):
     table(
         ["daphne memory", "MiB"],
         [["RSS before", f"{before:.1f}"], [f"RSS with {args.idle_sessions} idle sessions", f"{after:.1f}"],
-         ["per idle session", f"{per:.2f}"]],
+         ["per idle session", f"{per:.2f}"], ["RSS after the throughput runs", f"{results['rss_after_transfer']:.1f}"]],
         "Memory",
     )
     targets = [

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from functools import partial
 
 from channels.db import database_sync_to_async
@@ -623,16 +624,27 @@ class LiveSession:
     # --- bookkeeping and the end -------------------------------------------------------------------
 
     async def _tick(self):
-        """Flush the recording every second, and the counters to the database every few."""
+        """Flush the recording every second, and the counters to the database every few.
+
+        The flush never waits for the database: a slow write (a busy SQLite file, say) must
+        neither hold the recording in memory nor stretch what a crash could lose.
+        """
         ticks = 0
+        saving = None
         while self.state == "active":
             await asyncio.sleep(1)
             ticks += 1
             if self.recorder is not None:
                 self.recorder.flush()
-            if self.dirty and ticks % 5 == 0:
+            if self.dirty and ticks % 5 == 0 and (saving is None or saving.done()):
                 self.dirty = False
-                await _db(_save_counters)(self.row.pk, self.bytes_in, self.bytes_out, self.last_activity)
+                saving = self.loop.create_task(self._save_counters())
+
+    async def _save_counters(self):
+        try:
+            await _db(_save_counters)(self.row.pk, self.bytes_in, self.bytes_out, self.last_activity)
+        except Exception:
+            logger.exception("session %s: could not save its counters", self.id)
 
     def _close_link(self):
         if self.link is None:
@@ -693,7 +705,7 @@ def _save_counters(session_id, bytes_in, bytes_out, last_activity):
     Session.objects.filter(pk=session_id).update(
         bytes_in=bytes_in,
         bytes_out=bytes_out,
-        last_activity=datetime.fromtimestamp(last_activity, tz=timezone.utc) if last_activity else None,
+        last_activity=datetime.fromtimestamp(last_activity, tz=dt_timezone.utc) if last_activity else None,
     )
 
 

@@ -4,6 +4,7 @@ The websocket is driven in-process (Channels' communicator) through the real ASG
 token authentication, the consumer, the engine, paramiko or telnetlib3, the target.
 """
 
+import asyncio
 import json
 import uuid
 
@@ -71,6 +72,32 @@ def test_password_session_runs_a_command_and_is_recorded(sshd):
     assert sshd.password not in path.read_text() and sshd.password not in recording.name
     assert "hello-42" in asciinema_cat(path)
     assert recording.size == path.stat().st_size
+
+
+def test_a_long_session_keeps_flushing_its_recording_and_saving_its_counters(sshd):
+    """The recording reaches the disk every second and the trail's counters every few seconds
+    for as long as the session lives, not only at its end (a crash loses at most a second)."""
+    owner = make_user("poweruser")
+    session, _ = ssh_session(owner, sshd)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo first-$((2*3))", "first-6")
+        await asyncio.sleep(6.5)  # past the first save of the counters
+        await terminal.type("echo second-$((3*3))\n")
+        await terminal.until_output("second-9")
+        await asyncio.sleep(1.5)
+        recording = await database_sync_to_async(Recording.objects.get)(session=session.pk)
+        on_disk = asciinema_cat(settings.RECORDINGS_DIR / recording.name)
+        await asyncio.sleep(5)
+        row = await database_sync_to_async(Session.objects.get)(pk=session.pk)
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+        return on_disk, row
+
+    on_disk, row = async_to_sync(scenario)()
+    assert "second-9" in on_disk  # flushed while the session was still open
+    assert row.status == "active" and row.bytes_out > 0 and row.last_activity is not None
 
 
 def test_private_key_session(sshd, tmp_path):
