@@ -22,6 +22,17 @@ CONNECT_TIMEOUT = 15
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
+class QuietTransport(paramiko.Transport):
+    """A Transport whose thread wakes once a second, not ten times, when its link is idle.
+
+    Each hop has its own Transport thread polling its socket with this timeout; with hundreds of
+    idle sessions the default 0.1 s made thousands of wakeups a second, each taking the GIL from
+    the event loop. What the poll is for (noticing close, a pending re-key) can wait a second.
+    """
+
+    _active_check_timeout = 1.0
+
+
 class ConnectFailed(Exception):
     """The target could not be reached or refused us; the message is safe to show the user."""
 
@@ -77,7 +88,7 @@ def _authenticate(transport, username, password, private_key, where):
 
 def _open_transport(sock, host, port, username, password, private_key):
     where = f"{host}:{port}"
-    transport = paramiko.Transport(sock)
+    transport = QuietTransport(sock)
     _prefer_gcm(transport)
     try:
         transport.start_client(timeout=CONNECT_TIMEOUT)
