@@ -180,7 +180,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "pam"},
+            # redis-py times reads out after 5 s by default, as long as channels_redis blocks
+            # waiting for a message: an idle channel would then fail instead of waiting again.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "pam"},
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -157,7 +157,12 @@ class Engine:
 
     async def _listen(self):
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:  # a channel-layer blip must not leave this node deaf for good
+                logger.exception("node %s: receiving from the channel layer failed", self.node_id)
+                await asyncio.sleep(1)
+                continue
             if message.get("type") == "session.drive":  # file transfer: one task per request
                 self.loop.create_task(drive.serve(self, message))
                 continue
