@@ -19,10 +19,11 @@ def token_headers(user):
 class Terminal:
     """A websocket to a session's terminal, collecting output and control events."""
 
-    def __init__(self, communicator):
-        self.ws = communicator
+    def __init__(self, ws):
+        self.ws = ws
         self.output = b""
         self.events = []
+        self.closed = False  # the server hung up
 
     @classmethod
     async def open(cls, session_id, who, query="cols=100&rows=30"):
@@ -40,6 +41,7 @@ class Terminal:
     async def _receive_one(self, timeout):
         message = await self.ws.receive_output(timeout)
         if message["type"] == "websocket.close":
+            self.closed = True
             self.events.append({"type": "closed", "code": message.get("code")})
             return False
         if message.get("bytes") is not None:
@@ -55,9 +57,12 @@ class Terminal:
         while not predicate(self):
             remaining = deadline - time.monotonic()
             try:
-                if remaining <= 0 or not await self._receive_one(remaining):
+                if remaining <= 0 or self.closed or not await self._receive_one(remaining):
                     if not predicate(self):
-                        raise AssertionError(f"websocket closed; events {self.events[-5:]}")
+                        raise AssertionError(
+                            f"{'websocket closed' if self.closed else 'timed out'}; "
+                            f"output tail {self.output[-400:]!r}, events {self.events[-5:]}"
+                        )
             except asyncio.TimeoutError:
                 raise AssertionError(
                     f"timed out; output tail {self.output[-400:]!r}, events {self.events[-5:]}"
@@ -85,17 +90,11 @@ class Terminal:
         await self.ws.disconnect()
 
 
-class NetTerminal:
+class NetTerminal(Terminal):
     """A terminal websocket to a real server process (daphne), through the `websockets` client.
 
     The same waiting helpers as ``Terminal``; ``closed`` tells whether the server hung up.
     """
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.output = b""
-        self.events = []
-        self.closed = False
 
     @classmethod
     async def open(cls, base, session_id, token, query="cols=100&rows=30"):
@@ -121,32 +120,6 @@ class NetTerminal:
         else:
             self.events.append(json.loads(message))
         return True
-
-    async def until(self, predicate, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            remaining = deadline - time.monotonic()
-            try:
-                if remaining <= 0 or self.closed or not await self._receive_one(remaining):
-                    if not predicate(self):
-                        raise AssertionError(f"{'websocket closed' if self.closed else 'timed out'}; output "
-                                             f"tail {self.output[-400:]!r}, events {self.events[-5:]}")
-            except asyncio.TimeoutError:
-                raise AssertionError(
-                    f"timed out; output tail {self.output[-400:]!r}, events {self.events[-5:]}"
-                ) from None
-        return self
-
-    async def until_output(self, needle, timeout=15.0):
-        needle = needle.encode() if isinstance(needle, str) else needle
-        return await self.until(lambda t: needle in t.output, timeout)
-
-    async def until_event(self, kind, timeout=15.0, **match):
-        def found(t):
-            return any(e.get("type") == kind and all(e.get(k) == v for k, v in match.items()) for e in t.events)
-
-        await self.until(found, timeout)
-        return next(e for e in reversed(self.events) if e.get("type") == kind)
 
     async def until_closed(self, timeout=15.0):
         return await self.until(lambda t: t.closed, timeout)
