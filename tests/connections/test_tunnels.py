@@ -79,6 +79,12 @@ def wait_for_state(client, connection, states, timeout=DEADLINE):
     )
 
 
+def stop_and_see_the_port_close(client, connection, local_port):
+    assert stop_tunnels(client, connection).status_code == 202
+    wait_for_state(client, connection, {"stopped"})
+    wait_for(lambda: not port_is_open(local_port), what="the port to close")
+
+
 def start(client, connection):
     return client.post(f"/api/connections/{connection.pk}/tunnels/start")
 
@@ -164,9 +170,7 @@ def test_tunnel_reaches_its_target_through_jump_hosts(client_as, sshd, jump_sshd
     assert f"target 127.0.0.3 port {jump_sshd.port}" in hops  # hop one opened hop two
     assert f"target {sshd.host} port {sshd.port}" in hops  # hop two opened the target
     assert f"target 127.0.0.1 port {echo_server}" in sshd.log_text()[len(target_log):]  # the target forwarded
-    assert stop_tunnels(client, connection).status_code == 202
-    wait_for_state(client, connection, {"stopped"})
-    wait_for(lambda: not port_is_open(local_port), what="the port to close")
+    stop_and_see_the_port_close(client, connection, local_port)
 
 
 def test_parallel_connections_each_get_their_own_bytes_back(client_as, sshd, echo_server, in_process):
@@ -236,9 +240,7 @@ def test_unreachable_target_is_retried_with_a_message_and_no_secret(client_as, c
     response = client.get(f"/api/connections/{connection.pk}/tunnels")
     assert secret not in response.content.decode()
     assert secret not in json.dumps(list(Tunnel.objects.values()), default=str)
-    assert stop_tunnels(client, connection).status_code == 202
-    wait_for_state(client, connection, {"stopped"})
-    wait_for(lambda: not port_is_open(local_port), what="the port to close")
+    stop_and_see_the_port_close(client, connection, local_port)
 
 
 def test_wrong_password_fails_for_good_and_frees_the_port(client_as, sshd, echo_server, in_process):
