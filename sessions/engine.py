@@ -286,6 +286,7 @@ class LiveSession:
         self.writes = asyncio.Queue()
         self.remote_out = asyncio.Queue()
         self.tasks = []
+        self.forwarder = None  # the task sending output to other nodes
         self.grace = None
         self.dirty = False
 
@@ -414,7 +415,7 @@ class LiveSession:
             self.writes.put_nowait(("resize", (self.cols, self.rows)))
         self.tasks.append(self.loop.create_task(self._write_loop()))
         self.tasks.append(self.loop.create_task(self._tick()))
-        self.tasks.append(self.loop.create_task(self._remote_loop()))
+        self.forwarder = self.loop.create_task(self._remote_loop())
         if self.row.session_type == SessionType.SSH:
             self._start_reading()
         else:
@@ -591,10 +592,13 @@ class LiveSession:
     # --- other nodes -------------------------------------------------------------------------------
 
     async def _remote_loop(self):
-        """Forward output to consumers on other nodes, in order, a batch per send."""
+        """Forward output to consumers on other nodes, in order, a batch per send, until the
+        session's end puts ``None`` in the queue: what came before it is sent first."""
         while True:
             data = await self.remote_out.get()
-            while not self.remote_out.empty() and len(data) < REMOTE_BATCH:
+            if data is None:
+                return
+            while not self.remote_out.empty() and len(data) < REMOTE_BATCH and self.remote_out._queue[0]:
                 data += self.remote_out.get_nowait()
             await self.engine.layer.group_send(self.group, {"type": "session.output", "data": data})
 
@@ -679,6 +683,13 @@ class LiveSession:
         for consumer in list(self.local):
             consumer.push_event(event)
             consumer.close_soon()
+        if self.forwarder is not None:
+            # Watchers on other nodes get the session's last output before its end.
+            self.remote_out.put_nowait(None)
+            try:
+                await asyncio.wait_for(self.forwarder, 10)
+            except Exception:
+                logger.exception("session %s: could not forward its last output", self.id)
         if self.remote:
             await self.engine.layer.group_send(self.group, {"type": "session.event", "event": event, "close": True})
         self.engine.sessions.pop(self.id, None)

@@ -135,6 +135,26 @@ def test_session_typed_watched_and_terminated_across_nodes(nodes, sshd, terminat
     assert Recording.objects.get(session=session).ended_at is not None
 
 
+def test_a_watcher_on_the_other_node_sees_the_last_output_before_the_end(nodes, sshd):
+    """Output written just before the target closes still crosses to the other node, ahead of
+    the ``ended`` event."""
+    a, b = nodes
+    (owner, admin), (owner_token, admin_token) = tokens("poweruser", "admin")
+    session_id = open_session(a.base, owner_token, sshd)
+
+    async def scenario():
+        owner_b = await NetTerminal.open(b.base, session_id, owner_token)
+        await owner_b.until_event("status", state="active")
+        admin_a = await NetTerminal.open(a.base, session_id, admin_token)
+        await admin_a.until_event("status", state="active")
+        await owner_b.type("seq -f 'last-line-%g' 1 2000; exit\n")
+        ended = await admin_a.until_event("ended")
+        assert ended["status"] == "ended"
+        assert b"last-line-2000" in admin_a.output
+
+    async_to_sync(scenario)()
+
+
 def test_watchers_on_a_surviving_node_are_told_when_the_home_node_dies(nodes, sshd):
     """The home node is killed (-9): it can tell no one. Once the reaper finds it stale, the
     windows attached through the surviving node get ``ended`` (lost) and are closed, rather
