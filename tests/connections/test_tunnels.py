@@ -79,6 +79,17 @@ def wait_for_state(client, connection, states, timeout=DEADLINE):
     )
 
 
+@pytest.fixture
+def running_tunnel(client_as, sshd, echo_server, in_process):
+    """A poweruser's SSH connection whose tunnel is up, in this process's manager."""
+    client = client_as("poweruser")
+    local_port = free_tunnel_port()
+    connection = ssh_connection(client.user, sshd, echo_server, local_port)
+    assert start(client, connection).status_code == 202
+    wait_for_state(client, connection, {"up"})
+    return client, connection, local_port
+
+
 def stop_and_see_the_port_close(client, connection, local_port):
     assert stop_tunnels(client, connection).status_code == 202
     wait_for_state(client, connection, {"stopped"})
@@ -173,12 +184,8 @@ def test_tunnel_reaches_its_target_through_jump_hosts(client_as, sshd, jump_sshd
     stop_and_see_the_port_close(client, connection, local_port)
 
 
-def test_parallel_connections_each_get_their_own_bytes_back(client_as, sshd, echo_server, in_process):
-    client = client_as("poweruser")
-    local_port = free_tunnel_port()
-    connection = ssh_connection(client.user, sshd, echo_server, local_port)
-    assert start(client, connection).status_code == 202
-    wait_for_state(client, connection, {"up"})
+def test_parallel_connections_each_get_their_own_bytes_back(running_tunnel):
+    client, connection, local_port = running_tunnel
     payloads = [bytes([65 + n]) * (50_000 + n) for n in range(16)]
     results = [None] * len(payloads)
 
@@ -197,12 +204,8 @@ def test_parallel_connections_each_get_their_own_bytes_back(client_as, sshd, ech
     assert counted["connections"] == len(payloads) and counted["bytesIn"] == total
 
 
-def test_a_dropped_ssh_link_is_restored(client_as, sshd, echo_server, in_process):
-    client = client_as("poweruser")
-    local_port = free_tunnel_port()
-    connection = ssh_connection(client.user, sshd, echo_server, local_port)
-    assert start(client, connection).status_code == 202
-    wait_for_state(client, connection, {"up"})
+def test_a_dropped_ssh_link_is_restored(running_tunnel):
+    client, connection, local_port = running_tunnel
     (tunnel,) = tunnels.running_manager().held().values()
     dropped = tunnel.link
     dropped.transports[0].sock.shutdown(socket.SHUT_RDWR)  # the TCP connection to the target breaks
@@ -211,12 +214,8 @@ def test_a_dropped_ssh_link_is_restored(client_as, sshd, echo_server, in_process
     assert echo_through(local_port) == b"hello through the tunnel"
 
 
-def test_tunnel_listens_on_loopback_only(client_as, sshd, echo_server, in_process):
-    client = client_as("poweruser")
-    local_port = free_tunnel_port()
-    connection = ssh_connection(client.user, sshd, echo_server, local_port)
-    assert start(client, connection).status_code == 202
-    wait_for_state(client, connection, {"up"})
+def test_tunnel_listens_on_loopback_only(running_tunnel):
+    client, connection, local_port = running_tunnel
     (tunnel,) = tunnels.running_manager().held().values()
     assert tunnel.listener.getsockname() == ("127.0.0.1", local_port)
     with socket.socket() as other:  # another loopback address of this machine reaches nothing
@@ -255,12 +254,8 @@ def test_wrong_password_fails_for_good_and_frees_the_port(client_as, sshd, echo_
     assert start(client, connection).status_code == 202
 
 
-def test_a_worker_gone_silent_has_its_tunnels_reopened(client_as, sshd, echo_server, in_process):
-    client = client_as("poweruser")
-    local_port = free_tunnel_port()
-    connection = ssh_connection(client.user, sshd, echo_server, local_port)
-    assert start(client, connection).status_code == 202
-    wait_for_state(client, connection, {"up"})
+def test_a_worker_gone_silent_has_its_tunnels_reopened(running_tunnel):
+    client, connection, local_port = running_tunnel
     tunnels.shutdown(release=False)  # the worker dies: its port closes, its rows stay as they were
     wait_for(lambda: not port_is_open(local_port), what="the port to close")
     assert Tunnel.objects.get().state == "up"
