@@ -1,5 +1,10 @@
 """Write a terminal session as asciicast v2 (the format `asciinema cat` and players read).
 
+Recordings keep no input events at all: typed commands are read from the echoed output (what
+players show anyway), so keys the target does not echo (passwords at sudo, su, ssh or
+`read -s` prompts) are stored nowhere. The file holds only output ("o") and resize ("r")
+events.
+
 Events are buffered and written by ``flush()``, which the session calls at least once a second.
 Each flush is a single ``os.write`` of whole lines, so a process killed at any moment leaves a
 file whose every line is complete: a crash loses at most the last second, never the file.
@@ -20,7 +25,7 @@ class AsciicastWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._start = time.monotonic()
         self._lines = []
-        self._decoders = {kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in "io"}
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.size = 0
         header = {
             "version": 2,
@@ -39,14 +44,9 @@ class AsciicastWriter:
         self._lines.append(orjson.dumps([round(time.monotonic() - self._start, 6), kind, text]))
 
     def output(self, data):
-        text = self._decoders["o"].decode(data)
+        text = self._decoder.decode(data)
         if text:
             self._event("o", text)
-
-    def input(self, data):
-        text = self._decoders["i"].decode(data)
-        if text:
-            self._event("i", text)
 
     def resize(self, cols, rows):
         self._event("r", f"{cols}x{rows}")

@@ -467,6 +467,8 @@ class LiveSession:
 
     async def _read_telnet(self):
         reader = self.link.reader
+        if self.link.greeting:  # what the target showed while PAM signed in, without PAM's typing
+            self._deliver(self.link.greeting)
         while self.state == "active":
             if self.paused:
                 await asyncio.sleep(0.01)
@@ -475,7 +477,6 @@ class LiveSession:
             if not data:
                 await self.end(Status.ENDED, "The target closed the session.")
                 return
-            self.link.answer_prompts(data)
             self._deliver(data)
 
     def _deliver(self, data):
@@ -527,13 +528,13 @@ class LiveSession:
     # --- consumers to target -----------------------------------------------------------------------
 
     def input(self, data, access):
+        """Send keystrokes to the target. They are never recorded, nor logged (recordings.writer);
+        until the session is active (a telnet sign-in is part of connecting) they are dropped."""
         if access not in TYPING or self.state != "active":
             return
         self.bytes_in += len(data)
         self.last_activity = time.time()
         self.dirty = True
-        if self.recorder is not None:
-            self.recorder.input(data)
         self.writes.put_nowait(("data", data))
 
     def control(self, message, access, consumer=None):

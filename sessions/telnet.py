@@ -1,8 +1,16 @@
 """Reach a telnet target with telnetlib3 and sign in with the stored credentials.
 
-Telnet has no authentication of its own: like a person at the keyboard, PAM answers the
-target's login and password prompts (the first ones only, within a few seconds). What PAM
-types for the user is never recorded as input.
+Telnet has no authentication of its own: like a person at the keyboard, PAM answers the target's
+login prompt with the stored username and then, only if the target next asks for a password,
+types the stored password, each at most once, within SIGN_IN_WINDOW seconds of connecting.
+
+The sign-in runs while the session is still connecting, and the engine drops what the user
+types until it is active (dropped, not buffered: keys aimed at a login prompt would otherwise
+run as commands in the shell that follows). So every prompt PAM answers was written by the
+target, never the user's echoed typing. The user, the recording and the watchers get what
+the target showed up to each prompt and what follows the line PAM typed; that line itself (the
+echoed username, a password echoed by a careless target) is dropped, so what PAM types is
+never shown, recorded or indexed.
 """
 
 import asyncio
@@ -20,33 +28,70 @@ LOGIN_PROMPT = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)
 PASSWORD_PROMPT = re.compile(rb"password\s*:\s*$", re.IGNORECASE)
 SIGN_IN_WINDOW = 10.0  # seconds after connecting in which prompts are answered
 TAIL = 256  # bytes of recent output searched for a prompt
+READ_CHUNK = 65536
+
+
+class SignIn:
+    """Which credential PAM types next, and which of the target's output the user may see."""
+
+    def __init__(self, username, password):
+        self.answers = []
+        if username:  # the password only ever follows a username PAM typed itself
+            self.answers.append((LOGIN_PROMPT, username))
+            if password:
+                self.answers.append((PASSWORD_PROMPT, password))
+        self.echoing = False  # PAM typed a line; the target's echo of it is dropped
+        self.tail = b""
+
+    @property
+    def done(self):
+        return not self.answers and not self.echoing
+
+    def feed(self, data):
+        """Take output from the target; return (what the user may see, what PAM types now)."""
+        if self.echoing:
+            end = data.find(b"\n")
+            if end < 0:
+                return b"", b""
+            self.echoing = False
+            data = data[end - 1 if end and data[end - 1] == 0x0D else end :]  # keep the line end
+        if not self.answers:
+            return data, b""
+        self.tail = (self.tail + data)[-TAIL:]
+        pattern, value = self.answers[0]
+        if not pattern.search(self.tail.rstrip(b"\x00")):
+            return data, b""
+        self.answers.pop(0)
+        self.tail = b""
+        self.echoing = True
+        return data, value.encode() + b"\r\n"
 
 
 class TelnetLink:
-    def __init__(self, reader, writer, username, password):
+    def __init__(self, reader, writer):
         self.reader = reader
         self.writer = writer
-        self._answers = []
-        if username:
-            self._answers.append((LOGIN_PROMPT, username))
-        if password:
-            self._answers.append((PASSWORD_PROMPT, password))
-        self._tail = b""
-        self._deadline = asyncio.get_running_loop().time() + SIGN_IN_WINDOW
+        self.greeting = b""  # what the target showed during sign-in, for the user to see first
 
-    def answer_prompts(self, data):
-        """Type the next stored credential when its prompt appears in ``data``."""
-        if not self._answers:
-            return
-        if asyncio.get_running_loop().time() > self._deadline:
-            self._answers = []
-            return
-        self._tail = (self._tail + data)[-TAIL:]
-        pattern, value = self._answers[0]
-        if pattern.search(self._tail.rstrip(b"\x00")):
-            self._answers.pop(0)
-            self._tail = b""
-            self.writer.write(value.encode() + b"\r\n")
+    async def sign_in(self, username, password):
+        """Answer the target's login and password prompts, or give up at SIGN_IN_WINDOW."""
+        dialogue = SignIn(username, password)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SIGN_IN_WINDOW
+        while not dialogue.done:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_CHUNK), remaining)
+            except asyncio.TimeoutError:
+                return
+            if not data:  # the target hung up; the session's reader sees it next
+                return
+            shown, typed = dialogue.feed(data)
+            self.greeting += shown
+            if typed:
+                self.writer.write(typed)
 
     def resize(self, cols, rows):
         cols, rows = max(0, min(65535, cols)), max(0, min(65535, rows))
@@ -58,6 +103,7 @@ class TelnetLink:
 
 
 async def open_telnet(*, host, port, username="", password="", cols=80, rows=24):
+    """Connect and sign in; the user's keystrokes reach the target only after this returns."""
     addresses = await aresolve(host, port)  # refuses a denied target
     last_error = None
     for address in addresses:
@@ -68,7 +114,14 @@ async def open_telnet(*, host, port, username="", password="", cols=80, rows=24)
                 ),
                 CONNECT_TIMEOUT,
             )
-            return TelnetLink(reader, writer, username, password)
         except (OSError, asyncio.TimeoutError) as exc:
             last_error = exc
+            continue
+        link = TelnetLink(reader, writer)
+        try:
+            await link.sign_in(username, password)
+        except BaseException:
+            link.close()
+            raise
+        return link
     raise ConnectFailed(f"Cannot reach {host}:{port}: {last_error}")
