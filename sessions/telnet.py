@@ -26,7 +26,7 @@ from sessions.ssh import ConnectFailed
 CONNECT_TIMEOUT = 15
 LOGIN_PROMPT = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)
 PASSWORD_PROMPT = re.compile(rb"password\s*:\s*$", re.IGNORECASE)
-SIGN_IN_WINDOW = 10.0  # seconds after connecting in which prompts are answered
+SIGN_IN_WINDOW = 10.0  # seconds the sign-in may take; the session is connecting meanwhile
 TAIL = 256  # bytes of recent output searched for a prompt
 READ_CHUNK = 65536
 

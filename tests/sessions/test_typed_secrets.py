@@ -25,7 +25,8 @@ def test_password_typed_at_a_no_echo_prompt_is_stored_nowhere(sshd, caplog):
     started = time.time()
     owner = make_user("poweruser")
     session, _ = create_session(
-        actor=owner, session_type="ssh", host=sshd.host, port=sshd.port, username=sshd.user, password=sshd.password
+        actor=owner, session_type="ssh", host=sshd.host, port=sshd.port,
+        username=sshd.user, password=sshd.password,
     )
 
     async def scenario():
