@@ -4,6 +4,7 @@ PAM types the stored credentials for an operator who may use them but never read
 the operator types can make PAM type the password where they would see it.
 """
 
+import logging
 import time
 
 import pytest
@@ -35,7 +36,8 @@ def recording_text(session):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_operator_typing_password_at_the_login_prompt_never_receives_the_stored_password(telnetd):
+def test_operator_typing_password_at_the_login_prompt_never_receives_the_stored_password(telnetd, caplog):
+    caplog.set_level(logging.DEBUG)
     started = time.time()
     session, operator = shared_telnet_session(telnetd, username="")
 
@@ -54,6 +56,7 @@ def test_operator_typing_password_at_the_login_prompt_never_receives_the_stored_
     assert telnetd.password.encode() not in received
     assert telnetd.password not in recording_text(session)
     assert places_holding(telnetd.password, started) == []
+    assert telnetd.password not in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
