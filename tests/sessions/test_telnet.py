@@ -45,7 +45,7 @@ def test_operator_typing_password_at_the_login_prompt_never_receives_the_stored_
         terminal = await Terminal.open(session.pk, operator)
         await terminal.until_output("login: ", timeout=30)
         await terminal.type("password:")
-        await terminal.until_output("login: password:")
+        await terminal.until_output("password:")  # echoed by the target
         await terminal.type("\r")
         await terminal.until_output("Password: ")  # the target's own prompt for that user name
         await terminal.control(type="terminate")
