@@ -6,6 +6,7 @@ from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
+from connections.services.connections import moved_secrets
 from connections.services.tunnels import stop_tunnels
 from connections.targets import check_literal
 from pam.exceptions import ServiceError
@@ -31,6 +32,21 @@ class TargetForm(forms.ModelForm):
         except ServiceError as exc:
             raise forms.ValidationError(exc.message) from None
         return host
+
+
+def drop_moved_secrets(request, form):
+    """Apply the API's rule to an admin change (connections.services.connections.moved_secrets):
+    secrets not typed again are dropped from a target moved by someone who may not read them."""
+    obj = form.instance
+    if obj._state.adding or not form.has_changed():
+        return []
+    stored = type(obj)._base_manager.get(pk=obj.pk)
+    dropped = moved_secrets(actor=request.user, stored=stored, changes={n: form.cleaned_data[n] for n in form.changed_data})
+    for name in dropped:
+        setattr(obj, name, "")
+    if dropped:
+        messages.warning(request, f"{obj}: the stored {', '.join(dropped)} were dropped; the target changed.")
+    return dropped
 
 
 class TagInline(admin.TabularInline):
@@ -65,12 +81,13 @@ class ConnectionAdmin(admin.ModelAdmin):
     inlines = [TagInline, JumpHopInline, ShareInline]
     fieldsets = [
         (None, {"fields": ["id", "name", "display_name", "protocol", "owner", "group", "sort_order"]}),
-        ("Target", {"fields": ["host", "port", "url", "username", "password", "private_key", "skip_cert_validation"]}),
+        ("Target", {"fields": ["host", "port", "url", "username", "password", "private_key", "autofill", "skip_cert_validation"]}),
         ("Use", {"fields": ["shared", "recording_enabled", "prompt_credentials", "tunnels", "extra_config"]}),
         ("Health", {"fields": ["health_status", "health_latency_ms", "health_checked_at", "health_error", "created_at", "updated_at"]}),
     ]
 
     def save_model(self, request, obj, form, change):
+        drop_moved_secrets(request, form)
         super().save_model(request, obj, form, change)
         action = AuditAction.CONNECTION_UPDATED if change else AuditAction.CONNECTION_CREATED
         record_event(
@@ -81,6 +98,13 @@ class ConnectionAdmin(admin.ModelAdmin):
             ip=client_ip(request),
             details="in the admin site: " + ", ".join(form.changed_data),
         )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is JumpHop:
+            for hop_form in formset.forms:
+                if hop_form not in formset.deleted_forms:
+                    drop_moved_secrets(request, hop_form)
+        super().save_formset(request, form, formset, change)
 
     def delete_model(self, request, obj):
         name = f"{obj.pk} {obj.name}"
@@ -128,6 +152,11 @@ class JumpHopAdmin(admin.ModelAdmin):
     list_filter = ["port"]
     raw_id_fields = ["connection"]
     list_select_related = ["connection"]
+    form = TargetForm
+
+    def save_model(self, request, obj, form, change):
+        drop_moved_secrets(request, form)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ConnectionTag)

@@ -46,7 +46,8 @@ class HealthStatus(models.TextChoices):
     REACHABLE = "reachable", "Reachable"
     UNREACHABLE = "unreachable", "Unreachable"
 
-# Address-book entry fields (session-broker) that live in Connection.extra_config.
+# Address-book entry fields (session-broker) that live in Connection.extra_config; ``autofill``
+# holds credentials, so it has an encrypted field of its own (Connection.autofill).
 ENTRY_EXTRA_KEYS = (
     "domain",
     "security",
@@ -56,7 +57,6 @@ ENTRY_EXTRA_KEYS = (
     "enable_drive",
     "disable_copy",
     "disable_paste",
-    "autofill",
     "allowed_domains",
     "login_script",
 )

@@ -27,6 +27,10 @@ def new_share_id():
     return new_id("share")
 
 
+def new_hop_id():
+    return new_id("hop")
+
+
 class ConnectionGroupQuerySet(models.QuerySet):
     def address_book(self):
         return self.exclude(scope="")
@@ -136,6 +140,9 @@ class Connection(models.Model):
     username = models.CharField(max_length=255, blank=True)
     password = EncryptedTextField()
     private_key = EncryptedTextField()
+    autofill = EncryptedTextField(
+        help_text="Web: a JSON list of {url, username, password} typed into login forms (session-broker-v2)."
+    )
     shared = models.BooleanField(default=False, help_text="Usable by every user (never editable by them).")
     skip_cert_validation = models.BooleanField(default=False)
     recording_enabled = models.BooleanField(default=True)
@@ -219,6 +226,8 @@ class ConnectionTag(models.Model):
 class JumpHop(models.Model):
     """One SSH hop on the way to a connection's target; hops are used in ``position`` order."""
 
+    # A random id, known before the insert: the hop's credentials are sealed for it (pam.fields).
+    id = models.CharField(primary_key=True, max_length=MAX_LENGTH, default=new_hop_id, editable=False)
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="jump_hops")
     position = models.PositiveSmallIntegerField()
     host = models.CharField(max_length=255)

@@ -110,7 +110,7 @@ def quick_connect(request):
             entry = _entry(request, params)
             username = _username(params) or entry.username
             target = {"name": entry.display_name or entry.name, "where": entry.endpoint(), "username": username}
-            ask = service.needs_credentials(entry)
+            ask = service.needs_credentials(entry, username)
         else:
             if not can(request.user, Perm.SESSIONS_CREATE):
                 return _refused(request, "Ad-hoc sessions need the poweruser role or higher.")

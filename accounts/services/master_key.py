@@ -1,6 +1,7 @@
 """Rotation of the master key that encrypts every stored secret.
 
-Every EncryptedTextField of every model is re-encrypted in one transaction. In file mode the
+Every EncryptedTextField of every model is re-encrypted in one transaction, each value sealed
+again for its own row. In file mode the
 old and new keys are both written to the known-keys folder *before* any row changes, so a crash
 at any point leaves every value readable; ``master.key`` is switched only after the commit.
 With ``PAM_MASTER_KEY`` set, keys never touch the disk: the operator supplies the new key and
@@ -62,11 +63,13 @@ def rotate_master_key(*, new_key=None, ip=None):
         with transaction.atomic():
             count = 0
             for model, names in encrypted_fields():
+                fields = {name: model._meta.get_field(name) for name in names}
                 rows = model._base_manager.only("pk", *names)
                 pks = list(rows.values_list("pk", flat=True))
                 for start in range(0, len(pks), BATCH):
                     for row in rows.filter(pk__in=pks[start : start + BATCH]):
-                        values = {name: getattr(row, name) for name in names if getattr(row, name)}
+                        plain = {name: getattr(row, name) for name in names}
+                        values = {name: fields[name].seal(value, row.pk) for name, value in plain.items() if value}
                         if values:
                             rows.filter(pk=row.pk).update(**values)
                             count += len(values)

@@ -7,6 +7,7 @@ instances, which cost too much at ten thousand connections (bench/README.md).
 
 from connections.choices import DEFAULT_PORTS, ENTRY_EXTRA_KEYS
 from connections.models import TAG_SEPARATOR, tag_names
+from pam.fields import is_set
 
 SUMMARY_FIELDS = (
     "id",
@@ -111,8 +112,9 @@ def connection_detail(connection, *, include_shares):
         "groupId": connection.group_id,
         "ownerId": f"user_{connection.owner_id}" if connection.owner_id else None,
         "recordingEnabled": connection.recording_enabled,
-        "hasPassword": bool(connection.password),
-        "hasPrivateKey": bool(connection.private_key),
+        "hasPassword": is_set(connection, "password"),
+        "hasPrivateKey": is_set(connection, "private_key"),
+        "hasAutofill": is_set(connection, "autofill"),
         "shared": connection.shared,
         "promptCredentials": connection.prompt_credentials,
         "tunnels": [
@@ -126,8 +128,8 @@ def connection_detail(connection, *, include_shares):
                 "host": hop.host,
                 "port": hop.port,
                 "username": hop.username,
-                "hasPassword": bool(hop.password),
-                "hasPrivateKey": bool(hop.private_key),
+                "hasPassword": is_set(hop, "password"),
+                "hasPrivateKey": is_set(hop, "private_key"),
             }
             for hop in connection.jump_hops.all()
         ],
@@ -200,15 +202,16 @@ def address_book_entry(connection):
         "ignore_cert": connection.skip_cert_validation,
         "display_name": connection.display_name,
         "prompt_credentials": connection.prompt_credentials,
-        "has_password": bool(connection.password),
-        "has_private_key": bool(connection.private_key),
+        "has_password": is_set(connection, "password"),
+        "has_private_key": is_set(connection, "private_key"),
+        "has_autofill": is_set(connection, "autofill"),
         "jump_hosts": [
             {
                 "hostname": hop.host,
                 "port": hop.port,
                 "username": hop.username,
-                "has_password": bool(hop.password),
-                "has_private_key": bool(hop.private_key),
+                "has_password": is_set(hop, "password"),
+                "has_private_key": is_set(hop, "private_key"),
             }
             for hop in connection.jump_hops.all()
         ],

@@ -118,6 +118,7 @@ CONNECTION_FIELD_NAMES = {
     "local_port": "localPort",
     "remote_host": "remoteHost",
     "remote_port": "remotePort",
+    "autofill": "extraConfig.autofill",
 }
 
 
@@ -269,7 +270,8 @@ class AddressBookEntrySerializer(serializers.Serializer):
     enable_drive = StrictBooleanField(required=False)
     disable_copy = StrictBooleanField(required=False)
     disable_paste = StrictBooleanField(required=False)
-    autofill = StrictCharField(max_length=8192, required=False, allow_blank=True)
+    # Credentials: encrypted in Connection.autofill, never shown (has_autofill says whether set).
+    autofill = secret_field(8192)
     allowed_domains = serializers.ListField(
         child=StrictCharField(max_length=255, validators=[host_validator]), max_length=100, required=False
     )

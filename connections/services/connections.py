@@ -21,6 +21,7 @@ from accounts.services.audit import record_event
 from connections import policy
 from connections.choices import (
     COLOR_DEPTHS,
+    DEFAULT_PORTS,
     KEY_PROTOCOLS,
     RDP_AUTH_PACKAGES,
     RDP_SECURITY,
@@ -31,13 +32,17 @@ from connections.models import Connection, ConnectionTag, JumpHop, Share
 from connections.services.tunnels import check_tunnel_specs
 from connections.targets import check_literal
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
+from pam.fields import EncryptedTextField, is_set
 from pam.sshkeys import InvalidKey, load_private_key
 
 MAX_TAGS = 32
 MAX_HOPS = 8
 MAX_TUNNELS = 32
 MAX_EXTRA_CONFIG_BYTES = 8192
-SECRETS = ("password", "private_key")
+SECRETS = ("password", "private_key", "autofill")
+# What an edit may not change without its stored secrets being entered again (see moved_secrets).
+ENDPOINT_FIELDS = ("protocol", "host", "port", "url", "username")
+MAX_AUTOFILL = 8192
 PLAIN_FIELDS = (
     "name",
     "display_name",
@@ -89,7 +94,6 @@ KNOWN_OPTIONS = {
     "enable_drive": (_is_bool, "true or false"),
     "disable_copy": (_is_bool, "true or false"),
     "disable_paste": (_is_bool, "true or false"),
-    "autofill": (_is_text(8192), "a JSON string"),
     "allowed_domains": (lambda v: isinstance(v, list) and all(_is_text(255)(d) for d in v), "a list of domains"),
     "login_script": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]*", v), "a file name"),
     "resolution": (lambda v: isinstance(v, str) and re.fullmatch(r"\d{3,5}x\d{3,5}", v), "like 1920x1080"),
@@ -111,6 +115,24 @@ def _clean_extra_config(config):
 
 def _values(value):
     return value.values() if isinstance(value, dict) else value
+
+
+def _check_autofill(value):
+    """session-broker-v2: a JSON array of objects (url, username, password) as a string."""
+    if value in (None, ""):
+        return
+    try:
+        items = json.loads(value) if isinstance(value, str) and len(value) <= MAX_AUTOFILL else None
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and all(isinstance(v, str) for v in item.values()) for item in items
+    ):
+        raise InvalidInput(
+            f"autofill must be a JSON array of objects with url, username and password strings "
+            f"(at most {MAX_AUTOFILL} characters).",
+            field="autofill",
+        )
 
 
 def validate_spec(spec, *, check_tunnels=True):
@@ -204,13 +226,46 @@ def _same_hop(previous_hops, position, hop):
     return stored if same else None
 
 
+def _endpoint(values):
+    protocol = values.get("protocol")
+    port = values.get("port") or (DEFAULT_PORTS[protocol] if protocol else 22)
+    return tuple(values.get(name) or "" for name in ENDPOINT_FIELDS if name != "port") + (port,)
+
+
+def moved_secrets(*, actor, stored, changes):
+    """The stored secrets an edit of ``stored`` (a connection or a jump hop) must drop.
+
+    An edit that points a target somewhere else (protocol, host, port, url) or at another
+    account (username) would send the stored secrets there: whoever may not read them
+    (connections.reveal_credentials) must enter them again with the edit, or they are dropped,
+    as ``_same_hop`` does for jump hosts. The API's updates and the admin change form both ask
+    this one function.
+    """
+    if can(actor, Perm.CONNECTIONS_REVEAL):
+        return []
+    before = {name: getattr(stored, name) for name in ENDPOINT_FIELDS if hasattr(stored, name)}
+    if _endpoint(before) == _endpoint({**before, **changes}):
+        return []
+    names = [f.name for f in stored._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+    return [name for name in names if name not in changes and is_set(stored, name)]
+
+
 def _unique_name_conflict(spec):
     return Conflict(f"A connection named {spec.get('name')!r} already exists in this folder.", field="name")
 
 
 def normalize_spec(spec):
-    """Clean what can be cleaned without the database: tags, key validity."""
+    """Clean what can be cleaned without the database: tags, key validity, autofill.
+
+    connection-manager carries autofill inside extraConfig: it is lifted out into the
+    encrypted field here, so it is never stored or shown as plain configuration.
+    """
     spec = dict(spec)
+    config = spec.get("extra_config")
+    if isinstance(config, dict) and "autofill" in config:
+        spec["extra_config"] = {key: value for key, value in config.items() if key != "autofill"}
+        spec.setdefault("autofill", config["autofill"])
+    _check_autofill(spec.get("autofill"))
     if "tags" in spec:
         spec["tags"] = _clean_tags(spec["tags"])
     _check_key(spec.get("private_key"), "private_key")
@@ -249,9 +304,10 @@ def create_connection(*, actor, spec, ip=None):
 def update_connection(*, actor, connection, changes, ip=None):
     """Merge ``changes`` into a connection (read-modify-write) and save it.
 
-    Fields not in ``changes`` keep their values; ``password``/``private_key`` given as ''
-    or None are cleared. Jump hosts, when given, replace the chain, keeping each hop's stored
-    credentials where the new hop omits them.
+    Fields not in ``changes`` keep their values; secrets given as '' or None are cleared, and
+    stored secrets the edit would send to another target or account are dropped unless the
+    actor may read them (``moved_secrets``). Jump hosts, when given, replace the chain, keeping
+    each hop's stored credentials where the new hop omits them and names the same target.
     """
     if not policy.can_edit(actor, connection):
         raise Forbidden("You may not edit this connection.")
@@ -259,7 +315,11 @@ def update_connection(*, actor, connection, changes, ip=None):
     for secret in SECRETS:
         if secret in changes and changes[secret] is None:
             changes[secret] = ""
-    merged = {field: getattr(connection, field) for field in (*PLAIN_FIELDS, *SECRETS)}
+    dropped = moved_secrets(actor=actor, stored=connection, changes=changes)
+    changes.update(dict.fromkeys(dropped, ""))
+    merged = {field: getattr(connection, field) for field in PLAIN_FIELDS}
+    # Whether a secret is stored is all the checks need: stored secrets stay sealed.
+    merged.update({name: is_set(connection, name) for name in SECRETS})
     merged.update(group=connection.group)
     merged.update(changes)
     previous_hops = list(connection.jump_hops.all())
@@ -282,7 +342,7 @@ def update_connection(*, actor, connection, changes, ip=None):
                 object_type="connection",
                 object_name=f"{connection.pk} {connection.name}",
                 ip=ip,
-                details=", ".join(sorted(changes)),
+                details=", ".join(sorted(changes)) + (f"; dropped stored {', '.join(dropped)}" if dropped else ""),
             )
     except IntegrityError:
         raise _unique_name_conflict(merged) from None

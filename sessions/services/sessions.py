@@ -24,6 +24,7 @@ from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
 from connections.models import Connection
 from connections.targets import check_literal
 from pam.exceptions import Forbidden, InvalidInput, ServiceError
+from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
 from sessions import live
 from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
@@ -145,16 +146,26 @@ def create_session(*, actor, session_type, host="", port=None, username="", pass
     )
 
 
-def needs_credentials(connection):
-    """session-broker: an entry with prompt_credentials or no stored secret asks at connect time."""
-    return connection.prompt_credentials or not (connection.password or connection.private_key)
+def is_other_account(connection, username):
+    """A connect-time username naming another account than the stored one."""
+    return bool(username) and username != connection.username
+
+
+def needs_credentials(connection, username=""):
+    """session-broker: an entry with prompt_credentials or no stored secret asks at connect time,
+    and so does connecting as another account than the stored one (``username``): stored
+    secrets are never combined with a username typed at connect time."""
+    stored = is_set(connection, "password") or is_set(connection, "private_key")
+    return connection.prompt_credentials or not stored or is_other_account(connection, username)
 
 
 def connect_connection(*, actor, connection, username=None, password=None, ip=None, **options):
     """Open a session on a saved connection or address-book entry the actor may use.
 
     ``username``/``password`` given here are for this session only and never stored on the
-    connection. Jump-host credentials always come from the connection.
+    connection; another username than the stored one needs its own password (a 400 without
+    one). Stored credentials that cannot be read refuse the session at once (a 409). Jump-host
+    credentials always come from the connection.
     """
     if not can(actor, Perm.SESSIONS_CONNECT):
         raise Forbidden("Opening sessions needs the sessions.connect permission (operator or higher).")
@@ -168,8 +179,18 @@ def connect_connection(*, actor, connection, username=None, password=None, ip=No
     if session_type != SessionType.SSH and connection.jump_hops.exists():
         raise InvalidInput(f"Jump hosts are not available for {session_type} sessions yet.", field="jump_hosts")
     prompted = {k: v for k, v in {"password": password}.items() if v}
-    if needs_credentials(connection) and not prompted:
+    if needs_credentials(connection, username) and not prompted:
+        if is_other_account(connection, username):
+            raise InvalidInput(
+                "Connecting as another user than the stored one needs that user's password: "
+                "stored credentials are only used for the stored username.",
+                field="password",
+            )
         raise InvalidInput("This connection asks for credentials at connect time.", field="password")
+    # Credentials that no longer open refuse the session now (409), not when the terminal attaches.
+    if not prompted:
+        stored_credentials(connection)
+    connection_hops(connection)
     options.setdefault("recording_enabled", connection.recording_enabled)
     options.setdefault("banner", connection.display_name and f"Connected to {connection.display_name}")
     for flag in ("enable_drive", "disable_copy", "disable_paste"):
@@ -188,15 +209,29 @@ def connect_connection(*, actor, connection, username=None, password=None, ip=No
     )
 
 
+def stored_credentials(connection):
+    """A saved connection's own decrypted credentials (server side only).
+
+    Raises ``UnreadableSecret`` (a 409) when one does not open for this connection.
+    """
+    credentials = {"password": connection.password}
+    if connection.protocol in KEY_PROTOCOLS:
+        credentials["private_key"] = connection.private_key
+    return credentials
+
+
 def credentials_for(session):
-    """Everything needed to reach the target: the session's own secrets, else the connection's."""
+    """Everything needed to reach the target: the session's own secrets, else the connection's.
+
+    The one place stored credentials meet connect-time overrides: they are used only for the
+    stored username, never for another account named at connect time.
+    """
     own = json.loads(session.secrets) if session.secrets else {}
     connection = session.connection
-    if connection is not None and not own.get("prompted"):
-        own.setdefault("password", connection.password)
     if connection is not None:
-        if connection.protocol in KEY_PROTOCOLS and not own.get("prompted"):
-            own.setdefault("private_key", connection.private_key)
+        if not own.get("prompted") and session.username == connection.username:
+            for name, value in stored_credentials(connection).items():
+                own.setdefault(name, value)
         own["hops"] = connection_hops(connection)
     own.setdefault("hops", [])
     return own

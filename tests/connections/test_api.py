@@ -350,9 +350,9 @@ def test_delete_by_relation(cast, who, status):
 def test_update_is_a_merge_that_keeps_omitted_credentials(cast):
     url = f"/api/connections/{cast['conn'].pk}"
     owner = cast["owner"]
-    assert owner.put(url, {"host": "10.0.0.2", "port": 2222, "tags": ["prod", "updated"]}, format="json").status_code == 200
+    assert owner.put(url, {"displayName": "Shared", "tags": ["prod", "updated"]}, format="json").status_code == 200
     conn = Connection.objects.get(pk=cast["conn"].pk)
-    assert (conn.host, conn.port, conn.password, conn.username) == ("10.0.0.2", 2222, "pw-1", "deploy")
+    assert (conn.display_name, conn.password, conn.username) == ("Shared", "pw-1", "deploy")
     assert sorted(t.name for t in conn.tag_set.all()) == ["prod", "updated"]
     owner.put(url, {"password": "new-secret"}, format="json")
     assert Connection.objects.get(pk=conn.pk).password == "new-secret"

@@ -5,11 +5,12 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.choices import AuditAction
 from accounts.models import AuditEvent
 from pam import crypto
+from pam.fields import UnreadableSecret, bind_to_rows, is_set
 from tests.testapp.models import Vault
 
 
@@ -26,7 +27,7 @@ def keys(tmp_path, settings):
 
 def raw_column(column):
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM testapp_vault ORDER BY id")
+        cursor.execute(f"SELECT {column} FROM testapp_vault ORDER BY label")
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -87,7 +88,62 @@ def test_copied_ciphertext_does_not_open_in_another_field(keys):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE testapp_vault SET other_secret = secret")
     with pytest.raises(crypto.DecryptionError):
-        Vault.objects.get()
+        Vault.objects.get().other_secret
+
+
+@pytest.mark.django_db
+def test_swapped_rows_ciphertexts_do_not_open(keys):
+    Vault.objects.create(label="a", secret="first-secret")
+    Vault.objects.create(label="b", secret="second-secret")
+    a, b = raw_column("secret")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE testapp_vault SET secret = %s WHERE label = 'a'", [b])
+        cursor.execute("UPDATE testapp_vault SET secret = %s WHERE label = 'b'", [a])
+    assert raw_column("secret") == [b, a]
+    for row in Vault.objects.all():
+        with pytest.raises(UnreadableSecret) as caught:
+            row.secret
+        assert caught.value.status_code == 409 and "cannot be read" in caught.value.message
+        assert "first-secret" not in caught.value.message and "second-secret" not in caught.value.message
+
+
+@pytest.mark.django_db
+def test_a_row_is_listed_and_saved_without_opening_its_secrets(keys):
+    Vault.objects.create(label="a", secret="hunter2")
+    stored = raw_column("secret")[0]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE testapp_vault SET other_secret = secret")
+    row = Vault.objects.get()
+    assert is_set(row, "other_secret")
+    row.label = "renamed"
+    row.save()
+    assert raw_column("secret") == [stored] and raw_column("other_secret") == [stored]
+
+
+@pytest.mark.django_db
+def test_queryset_update_takes_only_values_sealed_for_the_row(keys):
+    row = Vault.objects.create(label="a")
+    with pytest.raises(TypeError, match="sealed per row"), transaction.atomic():
+        Vault.objects.filter(pk=row.pk).update(secret="plain")
+    Vault.objects.filter(pk=row.pk).update(secret=Vault._meta.get_field("secret").seal("plain", row.pk))
+    assert Vault.objects.get().secret == "plain"
+
+
+@pytest.mark.django_db
+def test_migration_binds_field_sealed_values_to_their_rows(keys):
+    row = Vault.objects.create(label="a")
+    legacy = crypto.encrypt("old-secret", "testapp.Vault.secret")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE testapp_vault SET secret = %s", [legacy])
+    with pytest.raises(UnreadableSecret):
+        Vault.objects.get().secret
+    bind_to_rows(Vault, ["secret"])
+    assert raw_column("secret") != [legacy]
+    assert Vault.objects.get(pk=row.pk).secret == "old-secret"
+    bind_to_rows(Vault, ["secret"])  # twice is harmless
+    assert Vault.objects.get(pk=row.pk).secret == "old-secret"
+    bind_to_rows(Vault, ["secret"], reverse=True)
+    assert crypto.decrypt(raw_column("secret")[0], "testapp.Vault.secret") == "old-secret"
 
 
 @pytest.mark.django_db
@@ -101,7 +157,7 @@ def test_rotate_master_key_reencrypts_everything(keys):
     assert new_id != old_id
     assert "6 value(s)" in out.getvalue()
     assert all(value.split(":")[1] == new_id for value in raw_column("secret") + raw_column("other_secret"))
-    assert [(v.secret, v.other_secret) for v in Vault.objects.order_by("id")] == [(f"s{i}", f"o{i}") for i in range(3)]
+    assert [(v.secret, v.other_secret) for v in Vault.objects.order_by("label")] == [(f"s{i}", f"o{i}") for i in range(3)]
     assert (keys / "keys" / f"{old_id}.key").exists()
     assert AuditEvent.objects.filter(action=AuditAction.MASTER_KEY_ROTATED, object_name=new_id).exists()
 

@@ -241,11 +241,15 @@ def test_confirmation_post_opens_the_address_book_session(book):
     assert credentials_for(session)["password"] == "stored-pw"
 
 
-def test_confirmation_post_keeps_the_links_username(book):
+def test_a_links_other_username_is_never_given_the_stored_password(book):
     client = browser(groups=["ops"], csrf=True)
     fields = form_of(client.get(connect_url(**BOOK, username="jdoe")))
-    client.post("/api/connect", fields)
-    assert Session.objects.get().username == "jdoe"
+    assert "password" in fields and fields["username"] == "jdoe"  # the credential form, not a confirmation
+    response = client.post("/api/connect", fields)
+    assert response.status_code == 400 and Session.objects.count() == 0
+    client.post("/api/connect", {**fields, "password": "typed-jdoe-pw"})
+    session = Session.objects.get()
+    assert session.username == "jdoe" and credentials_for(session)["password"] == "typed-jdoe-pw"
 
 
 def test_post_without_csrf_token_is_refused(book):
