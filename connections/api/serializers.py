@@ -172,7 +172,12 @@ class HealthCheckItemSerializer(serializers.Serializer):
     port = port_field(required=False)
 
     def validate(self, attrs):
-        if "id" not in attrs and not ("host" in attrs and "port" in attrs):
+        # An address is checked as given, so it needs both parts, even beside an id.
+        if "host" in attrs or "port" in attrs:
+            complete = "host" in attrs and "port" in attrs
+        else:
+            complete = "id" in attrs
+        if not complete:
             raise serializers.ValidationError("Give a connection id, or a host and a port.")
         return attrs
 
