@@ -134,7 +134,7 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             service.update_connection(actor=request.user, connection=connection, changes=changes, ip=client_ip(request))
         return Response(SUCCESS)
 
-    @extend_schema(responses=s.SuccessSerializer)
+    @extend_schema(responses={200: s.SuccessSerializer})
     def destroy(self, request, pk=None):
         service.delete_connection(actor=request.user, connection=self.get_object(), ip=client_ip(request))
         return Response(SUCCESS)
@@ -298,7 +298,7 @@ class ConnectionGroupViewSet(viewsets.GenericViewSet):
             folders.update_folder(actor=request.user, folder=folder, changes=changes, ip=client_ip(request))
         return Response(SUCCESS)
 
-    @extend_schema(responses=s.SuccessSerializer)
+    @extend_schema(responses={200: s.SuccessSerializer})
     def destroy(self, request, pk=None):
         folders.delete_folder(actor=request.user, folder=self.get_object(), ip=client_ip(request))
         return Response(SUCCESS)
@@ -327,7 +327,7 @@ def _entry(folder, entry):
 class AddressBookFolderListView(APIView):
     required_perms = {"get": Perm.ADDRESSBOOK_VIEW, "post": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: list[dict]})
     def get(self, request):
         """Folders visible to the caller's groups (every folder for address-book managers)."""
         visible = ConnectionGroup.objects.address_book_visible_to(request.user).prefetch_related("allowed_groups")
@@ -359,7 +359,7 @@ class AddressBookFolderView(APIView):
 class AddressBookEntryListView(APIView):
     required_perms = {"get": Perm.ADDRESSBOOK_VIEW, "post": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: list[dict]})
     def get(self, request, scope, folder):
         target = _folder(request, scope, folder)
         entries = target.connections.prefetch_related("jump_hops").order_by("sort_order", "name")
