@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connections.models import Connection, JumpHop
 from pam.sshkeys import KEY_CLASSES, MAX_KEY_TEXT, InvalidKey, check_key_size, load_private_key
 from sessions.models import Session
+from sessions.ssh import AuthFailed, open_chain
 from tests.factories import make_address_book_folder, make_connection
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +191,10 @@ def test_admin_form_refuses_an_oversized_rsa_key_without_loading_it(admin_client
     assert response.status_code == 200 and "at most 4096 bits" in response.content.decode()
     assert key_loads == []
     assert Connection.objects.get(pk=connection.pk).private_key == ""
+
+
+def test_stored_oversized_key_fails_the_connection_without_loading_it(sshd, huge_key, key_loads):
+    """A key stored before this limit reaches the SSH client as a clear refusal, not a 15 s load."""
+    with pytest.raises(AuthFailed, match="at most 4096 bits"):
+        open_chain(host=sshd.host, port=sshd.port, username=sshd.user, private_key=huge_key)
+    assert key_loads == []
