@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import Role
 from accounts.services.group_mappings import create_mapping
 from connections.services.connections import create_connection
-from connections.targets import deny_rules
+from connections.targets import deny_rules, refusal
 from sessions.services.sessions import create_session
 from tests.factories import (
     make_address_book_folder,
@@ -212,3 +212,13 @@ def test_no_operation_fails_as_admin(as_admin):
 def test_no_operation_fails_as_operator(as_operator):
     failures = fuzz(as_operator)
     assert not failures, "\n\n".join(failures)
+
+
+def test_fuzzing_reaches_only_loopback(loopback_only):
+    """The deny list of the runs above leaves loopback, and nothing else, reachable."""
+    assert refusal(["127.0.0.1"], 22) == refusal(["::1"], 22) == ""
+    for address in ("10.0.0.1", "8.8.8.8", "169.254.169.254", "::2", "2001:db8::1", "fe80::1"):
+        assert refusal([address], 22), address
+    assert _loopback_hosts({"checks": [{"host": "example.com"}, {"host": "10.0.0.1"}]}) == {
+        "checks": [{"host": "127.0.0.1"}, {"host": "10.0.0.1"}]
+    }
