@@ -126,7 +126,8 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         connection = self.get_object()
         return Response(rep.connection_detail(connection, include_shares=policy.can_view_shares(request.user, connection)))
 
-    @extend_schema(request=s.ConnectionWriteSerializer, responses=s.SuccessSerializer)
+    # connection-manager: PUT merges (read-modify-write); every field is optional.
+    @extend_schema(request=s.ConnectionWriteSerializer(partial=True), responses=s.SuccessSerializer)
     def update(self, request, pk=None):
         connection = self.get_object()
         changes = _validated(s.ConnectionWriteSerializer, request, partial=True)
@@ -377,7 +378,7 @@ class AddressBookEntryListView(APIView):
 class AddressBookEntryView(APIView):
     required_perms = {"put": Perm.ADDRESSBOOK_MANAGE, "delete": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(request=s.AddressBookEntrySerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.AddressBookEntrySerializer(partial=True), responses=OpenApiTypes.OBJECT)
     def put(self, request, scope, folder, entry):
         """session-broker: read-modify-write; omitted credentials and hop credentials are kept."""
         target = _entry(_folder(request, scope, folder), entry)
