@@ -2,18 +2,23 @@
 12,288-bit key took 15 s, and four at once froze the server. Every API path that takes a key is
 tried with one, and the key loaders are watched to prove none of them was reached."""
 
+import asyncio
 import base64
+import subprocess
 
 import paramiko
 import pytest
+from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connections.models import Connection, JumpHop
 from pam.sshkeys import KEY_CLASSES, MAX_KEY_TEXT, InvalidKey, check_key_size, load_private_key
 from sessions.models import Session
+from sessions.services.sessions import create_session
 from sessions.ssh import AuthFailed, open_chain
-from tests.factories import make_address_book_folder, make_connection
+from tests.factories import make_address_book_folder, make_connection, make_user
+from tests.sessions.helpers import Terminal
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +203,37 @@ def test_stored_oversized_key_fails_the_connection_without_loading_it(sshd, huge
     with pytest.raises(AuthFailed, match="at most 4096 bits"):
         open_chain(host=sshd.host, port=sshd.port, username=sshd.user, private_key=huge_key)
     assert key_loads == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_terminal_loads_its_key_off_the_event_loop(sshd, tmp_path, monkeypatch):
+    """The engine loads a session's key in a worker thread: a slow load never stalls other sessions."""
+    key_file = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)], check=True)
+    sshd.authorize(key_file.with_suffix(".pub").read_text())
+    owner = make_user("poweruser")
+    session, _ = create_session(
+        actor=owner, session_type="ssh", host=sshd.host, port=sshd.port, username=sshd.user,
+        private_key=key_file.read_text(),
+    )
+    loaded_on = []
+    original = paramiko.Ed25519Key.from_private_key.__func__
+
+    def watched(cls, file_obj, password=None):
+        try:
+            asyncio.get_running_loop()
+            loaded_on.append("event loop")
+        except RuntimeError:
+            loaded_on.append("worker thread")
+        return original(cls, file_obj, password)
+
+    monkeypatch.setattr(paramiko.Ed25519Key, "from_private_key", classmethod(watched))
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await terminal.until_event("status", state="active")
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+
+    async_to_sync(scenario)()
+    assert loaded_on == ["worker thread"]
