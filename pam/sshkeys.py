@@ -45,27 +45,22 @@ def load_private_key(text):
 
 
 def check_key_size(text):
-    """Refuse, without loading it, a key text or any integer of the key larger than PAM accepts."""
+    """Refuse, without loading it, a key text or any integer of a key larger than PAM accepts."""
     if len(text) > MAX_KEY_TEXT:
         raise InvalidKey(f"The key text is too long (at most {MAX_KEY_TEXT} characters). {TOO_LARGE}")
-    match = PEM_BLOCK.search(text)
-    if match is None:
+    blocks = PEM_BLOCK.findall(text)
+    if not blocks:
         raise InvalidKey(DAMAGED)
-    label, body = match.groups()
-    # Legacy encrypted PEM carries "Proc-Type:" and "DEK-Info:" headers before the base64.
-    body = "".join(line for line in body.split() if ":" not in line)
-    try:
-        data = base64.b64decode(body)
-    except (binascii.Error, ValueError):
-        raise InvalidKey(DAMAGED) from None
-    try:
-        integers = _openssh_integers(data) if label == "OPENSSH PRIVATE KEY" else _der_integers(data)
+    for label, body in blocks:
+        if "Proc-Type:" in body:
+            continue  # legacy encrypted PEM: refused as passphrase-protected before it is decrypted
+        try:
+            data = base64.b64decode("".join(body.split()))
+            integers = _openssh_integers(data) if label == "OPENSSH PRIVATE KEY" else _der_integers(data)
+        except (binascii.Error, IndexError, ValueError):
+            raise InvalidKey(DAMAGED) from None
         if any(int.from_bytes(value, "big").bit_length() > MAX_RSA_BITS for value in integers):
             raise InvalidKey(TOO_LARGE)
-    except (IndexError, ValueError) as exc:
-        if isinstance(exc, InvalidKey):
-            raise
-        raise InvalidKey(DAMAGED) from None
 
 
 class _Reader:

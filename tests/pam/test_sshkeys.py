@@ -122,6 +122,24 @@ def _ssh_string(data):
     return len(data).to_bytes(4, "big") + data
 
 
+def test_every_key_block_of_the_text_is_measured(ssh_key, huge_rsa_key, key_loads):
+    text = ssh_key + _private_text(huge_rsa_key, serialization.PrivateFormat.TraditionalOpenSSL)
+    with pytest.raises(InvalidKey, match="at most 4096 bits"):
+        load_private_key(text)
+    assert key_loads == []
+
+
+def test_legacy_encrypted_pem_is_refused_as_passphrase_protected():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    text = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    ).decode()
+    with pytest.raises(InvalidKey, match="Passphrase-protected"):
+        load_private_key(text)
+
+
 def test_ed25519_key_still_loads(ssh_key):
     assert isinstance(load_private_key(ssh_key), paramiko.Ed25519Key)
 
