@@ -368,6 +368,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/static/console/favicon.svg",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(api|connection-manager/api/v1)",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pam.api.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "ProtocolEnum": "connections.choices.Protocol",
         "TunnelStateEnum": "connections.choices.TunnelState",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from connections.targets import check_literal, resolve
-from pam.sshkeys import load_private_key
+from pam.sshkeys import InvalidKey, load_private_key
 from sessions.services.hostkeys import verify_host_key
 
 CONNECT_TIMEOUT = 15
@@ -72,7 +72,11 @@ def _prefer_gcm(transport):
 def _authenticate(transport, username, password, private_key, where):
     try:
         if private_key:
-            transport.auth_publickey(username, load_private_key(private_key))
+            try:
+                key = load_private_key(private_key)
+            except InvalidKey as exc:  # stored before today's rules (an oversized key, say)
+                raise AuthFailed(f"The private key for {where} cannot be used: {exc}") from None
+            transport.auth_publickey(username, key)
             return
         if not password:
             raise AuthFailed(f"No credentials to sign in to {where}.")

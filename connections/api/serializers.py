@@ -20,7 +20,7 @@ from connections.choices import (
     TunnelState,
 )
 from connections.models import ConnectionGroup
-from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, WholeValueSerializer
 
 host_validator = RegexValidator(
     r"^[A-Za-z0-9._:%\[\]-]+\Z", "Enter a host name or an IP address (letters, digits, '.', '-', ':')."
@@ -70,13 +70,13 @@ class FolderField(serializers.Field):
 # --- connection-manager.txt -----------------------------------------------------------------
 
 
-class TunnelSerializer(serializers.Serializer):
+class TunnelSerializer(WholeValueSerializer):
     localPort = port_field(source="local_port")
     remoteHost = host_field(source="remote_host")
     remotePort = port_field(source="remote_port")
 
 
-class JumpHostSerializer(serializers.Serializer):
+class JumpHostSerializer(WholeValueSerializer):
     host = host_field()
     port = port_field(required=False)
     username = StrictCharField(max_length=255)
@@ -173,7 +173,12 @@ class HealthCheckItemSerializer(serializers.Serializer):
     port = port_field(required=False)
 
     def validate(self, attrs):
-        if "id" not in attrs and not ("host" in attrs and "port" in attrs):
+        # An address is checked as given, so it needs both parts, even beside an id.
+        if "host" in attrs or "port" in attrs:
+            complete = "host" in attrs and "port" in attrs
+        else:
+            complete = "id" in attrs
+        if not complete:
             raise serializers.ValidationError("Give a connection id, or a host and a port.")
         return attrs
 
@@ -239,7 +244,7 @@ class AddressBookFolderUpdateSerializer(serializers.Serializer):
     description = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
-class EntryJumpHostSerializer(serializers.Serializer):
+class EntryJumpHostSerializer(WholeValueSerializer):
     hostname = host_field(source="host")
     port = port_field(required=False)
     username = StrictCharField(max_length=255)

@@ -126,7 +126,8 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         connection = self.get_object()
         return Response(rep.connection_detail(connection, include_shares=policy.can_view_shares(request.user, connection)))
 
-    @extend_schema(request=s.ConnectionWriteSerializer, responses=s.SuccessSerializer)
+    # connection-manager: PUT merges (read-modify-write); every field is optional.
+    @extend_schema(request=s.ConnectionWriteSerializer(partial=True), responses=s.SuccessSerializer)
     def update(self, request, pk=None):
         connection = self.get_object()
         changes = _validated(s.ConnectionWriteSerializer, request, partial=True)
@@ -134,7 +135,7 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             service.update_connection(actor=request.user, connection=connection, changes=changes, ip=client_ip(request))
         return Response(SUCCESS)
 
-    @extend_schema(responses=s.SuccessSerializer)
+    @extend_schema(responses={200: s.SuccessSerializer})
     def destroy(self, request, pk=None):
         service.delete_connection(actor=request.user, connection=self.get_object(), ip=client_ip(request))
         return Response(SUCCESS)
@@ -298,7 +299,7 @@ class ConnectionGroupViewSet(viewsets.GenericViewSet):
             folders.update_folder(actor=request.user, folder=folder, changes=changes, ip=client_ip(request))
         return Response(SUCCESS)
 
-    @extend_schema(responses=s.SuccessSerializer)
+    @extend_schema(responses={200: s.SuccessSerializer})
     def destroy(self, request, pk=None):
         folders.delete_folder(actor=request.user, folder=self.get_object(), ip=client_ip(request))
         return Response(SUCCESS)
@@ -327,7 +328,7 @@ def _entry(folder, entry):
 class AddressBookFolderListView(APIView):
     required_perms = {"get": Perm.ADDRESSBOOK_VIEW, "post": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: list[dict]})
     def get(self, request):
         """Folders visible to the caller's groups (every folder for address-book managers)."""
         visible = ConnectionGroup.objects.address_book_visible_to(request.user).prefetch_related("allowed_groups")
@@ -359,7 +360,7 @@ class AddressBookFolderView(APIView):
 class AddressBookEntryListView(APIView):
     required_perms = {"get": Perm.ADDRESSBOOK_VIEW, "post": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: list[dict]})
     def get(self, request, scope, folder):
         target = _folder(request, scope, folder)
         entries = target.connections.prefetch_related("jump_hops").order_by("sort_order", "name")
@@ -377,7 +378,7 @@ class AddressBookEntryListView(APIView):
 class AddressBookEntryView(APIView):
     required_perms = {"put": Perm.ADDRESSBOOK_MANAGE, "delete": Perm.ADDRESSBOOK_MANAGE}
 
-    @extend_schema(request=s.AddressBookEntrySerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.AddressBookEntrySerializer(partial=True), responses=OpenApiTypes.OBJECT)
     def put(self, request, scope, folder, entry):
         """session-broker: read-modify-write; omitted credentials and hop credentials are kept."""
         target = _entry(_folder(request, scope, folder), entry)

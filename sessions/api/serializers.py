@@ -85,7 +85,7 @@ class SessionCreatedSerializer(serializers.Serializer):
 class SessionSerializer(serializers.ModelSerializer):
     session_id = serializers.UUIDField(source="pk", read_only=True)
     owner = serializers.EmailField(source="owner.email", read_only=True)
-    connection_id = serializers.CharField(read_only=True)
+    connection_id = serializers.CharField(read_only=True, allow_null=True)
     hostname = serializers.CharField(source="host", read_only=True)
     client_url = serializers.SerializerMethodField()
     recording = serializers.SerializerMethodField()

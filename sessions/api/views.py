@@ -85,7 +85,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             session, key = service.create_session(actor=request.user, ip=client_ip(request), **fields)
         return created_response(session, key)
 
-    @extend_schema(responses=s.SessionSerializer)
+    @extend_schema(responses={200: s.SessionSerializer})
     def destroy(self, request, pk=None):
         session = service.terminate_session(actor=request.user, session=self.get_object(), ip=client_ip(request))
         return Response(self.get_serializer(session).data)

@@ -179,6 +179,16 @@ def test_duplicate_entry_is_409(client_as, prod):
     assert admin.post(f"{BASE}/shared/production/entries", {**ENTRY, "name": "web-server-01"}, format="json").status_code == 409
 
 
+def test_put_with_an_incomplete_jump_host_is_400(client_as, prod):
+    """PUT merges fields, but a jump host is replaced whole; one without a username answered 500."""
+    admin = client_as("admin")
+    admin.post(f"{BASE}/shared/production/entries", ENTRY, format="json")
+    hops = [{"hostname": "bastion.example.com", "password": "other"}]
+    response = admin.put(f"{BASE}/shared/production/entries/prod-db", {"jump_hosts": hops}, format="json")
+    assert response.status_code == 400 and response.json()["error"].startswith("jump_hosts[0].username")
+    assert [(h.username, h.password) for h in JumpHop.objects.all()] == [("jump-user", "jump-pass")]
+
+
 def test_put_is_a_read_modify_write_merge(client_as, prod):
     admin = client_as("admin")
     admin.post(f"{BASE}/shared/production/entries", {**ENTRY, "domain": "CORP"}, format="json")

@@ -393,6 +393,26 @@ def test_hop_credentials_never_follow_a_changed_target(client_as, hop):
     assert JumpHop.objects.get().password == ""
 
 
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"jumpHosts": [{"host": "10.0.1.1", "password": "pa"}]}, "jumpHosts[0].username"),
+        ({"jumpHosts": [{"username": "a"}]}, "jumpHosts[0].host"),
+        ({"tunnels": [{"localPort": 15432, "remotePort": 5432}]}, "tunnels[0].remoteHost"),
+    ],
+)
+def test_partial_update_with_an_incomplete_nested_object_is_400(client_as, change, field):
+    """An update replaces jump hosts and tunnels whole; half of one answered 500 (KeyError)."""
+    client = client_as("poweruser")
+    created = client.post(
+        "/api/connections", {**SSH, "jumpHosts": [{"host": "10.0.1.1", "username": "a", "password": "pa"}]}, format="json"
+    ).json()
+    response = client.put(f"/api/connections/{created['id']}", change, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"].startswith(field)
+    assert [(h.host, h.username, h.password) for h in JumpHop.objects.all()] == [("10.0.1.1", "a", "pa")]
+
+
 def test_hop_errors_name_the_hop(client_as):
     hops = [{"host": "10.0.0.1", "username": "a"}, {"host": "0xa9fea9fe", "username": "b"}]
     response = client_as("poweruser").post("/api/connections", {**SSH, "jumpHosts": hops}, format="json")

@@ -84,6 +84,9 @@ def test_many_checks_run_concurrently_with_a_timeout(client_as, listener, closed
         {"checks": [{"host": "127.0.0.1", "port": 0}]},
         {"checks": [{"host": "127.0.0.1", "port": "80"}]},
         {"checks": [{"id": 5}]},
+        # An address beside an id still needs both parts (this answered 500: KeyError 'port').
+        {"checks": [{"id": "conn_x", "host": "127.0.0.1"}]},
+        {"checks": [{"id": "conn_x", "port": 22}]},
         {},
     ],
 )
