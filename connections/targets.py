@@ -95,6 +95,12 @@ def own_addresses():
     }
 
 
+def literal_address(host):
+    """The address ``host`` spells in any notation, normalized; None when it is a name."""
+    addresses = _numeric_addresses(host, 0)
+    return str(normalize(addresses[0])) if addresses else None
+
+
 def _endpoint_rules(host, port, reason):
     """Rules covering one service endpoint of this installation, however it is spelled.
 
