@@ -55,7 +55,9 @@ def _sightings_link(known, text):
 class KnownHostAdmin(admin.ModelAdmin):
     """Pinned host keys, one per route; the differing keys met on a route wait below it."""
 
-    list_display = ["address", "port", "path", "host", "key_type", "fingerprint", "differing_keys", "first_seen", "accepted_by"]
+    list_display = [
+        "address", "port", "path", "host", "key_type", "fingerprint", "differing_keys", "first_seen", "accepted_by"
+    ]
     list_filter = ["key_type"]
     search_fields = ["host", "address", "path", "fingerprint", "sightings__fingerprint"]
     readonly_fields = [
@@ -83,11 +85,15 @@ class KnownHostAdmin(admin.ModelAdmin):
 class HostKeySightingAdmin(admin.ModelAdmin):
     """Differing host keys, all of them side by side; an admin accepts exactly one per route."""
 
-    list_display = ["where", "fingerprint", "key_type", "seen_by", "first_seen", "last_seen", "times", "pinned_fingerprint"]
+    list_display = [
+        "where", "fingerprint", "key_type", "seen_by", "first_seen", "last_seen", "times", "pinned_fingerprint"
+    ]
     list_filter = ["key_type"]
     search_fields = ["fingerprint", "known_host__address", "known_host__host", "known_host__path", "seen_by__email"]
     list_select_related = ["known_host", "seen_by"]
-    readonly_fields = ["known_host", "key_type", "public_key", "fingerprint", "seen_by", "first_seen", "last_seen", "times"]
+    readonly_fields = [
+        "known_host", "key_type", "public_key", "fingerprint", "seen_by", "first_seen", "last_seen", "times"
+    ]
     actions = ["accept"]
 
     def has_add_permission(self, request):

@@ -125,9 +125,13 @@ class KnownHost(models.Model):
 
     route = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 of address, port and path.")
     host = models.CharField(max_length=255, help_text="The name typed when the key was first pinned.")
-    address = models.CharField(max_length=255, help_text="The address connected to, or its spelling sent to the last hop.")
+    address = models.CharField(
+        max_length=255, help_text="The address connected to, or its spelling sent to the last hop."
+    )
     port = models.PositiveIntegerField()
-    path = models.TextField(blank=True, help_text="The jump hosts before it ('user@address:port', in order); empty when direct.")
+    path = models.TextField(
+        blank=True, help_text="The jump hosts before it ('user@address:port', in order); empty when direct."
+    )
     key_type = models.CharField(max_length=50)
     public_key = models.TextField(help_text="Base64 of the key, as in known_hosts.")
     fingerprint = models.CharField(max_length=100)
@@ -159,7 +163,9 @@ class HostKeySighting(models.Model):
     key_type = models.CharField(max_length=50)
     public_key = models.TextField(help_text="Base64 of the key, as in known_hosts.")
     fingerprint = models.CharField(max_length=100)
-    seen_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     times = models.PositiveIntegerField(default=1)

@@ -267,7 +267,13 @@ def test_web_connection(client_as):
     assert Connection.objects.get().endpoint() == ("intranet.example", 8443)
 
 
-DENIED_URLS = ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/", "http://169.254.1.1:8080/", "http://168.63.129.16/"]
+DENIED_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://169.254.1.1:8080/",
+    "http://168.63.129.16/",
+]
 
 
 @pytest.mark.parametrize("url", DENIED_URLS)
