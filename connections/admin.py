@@ -8,7 +8,7 @@ from accounts.services.audit import record_event
 from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
 from connections.services.connections import moved_secrets
 from connections.services.tunnels import stop_tunnels
-from connections.targets import check_literal
+from connections.targets import check_literal, check_url
 from pam.exceptions import ServiceError
 from pam.sshkeys import InvalidKey, load_private_key
 
@@ -32,6 +32,15 @@ class TargetForm(forms.ModelForm):
         except ServiceError as exc:
             raise forms.ValidationError(exc.message) from None
         return host
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url", "")
+        try:
+            if url:
+                check_url(url)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return url
 
 
 def drop_moved_secrets(request, form):

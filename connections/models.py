@@ -1,6 +1,5 @@
-from urllib.parse import urlsplit
-
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -9,6 +8,7 @@ from django.utils import timezone
 from accounts.permissions import can
 from accounts.roles import Perm
 from connections.choices import ACTIVE_TUNNEL_STATES, DEFAULT_PORTS, HealthStatus, Protocol, Scope, ShareType, TunnelState
+from connections.targets import url_endpoint
 from pam.fields import EncryptedTextField
 from pam.ids import MAX_LENGTH, new_id
 
@@ -55,6 +55,17 @@ class ConnectionGroupQuerySet(models.QuerySet):
         )
 
 
+def address_book_folder_name_error(name):
+    """Why ``name`` cannot name an address-book folder, or ''.
+
+    session-broker: a folder name is one segment of ``scope/folder/entry`` paths, so ``.``,
+    ``..`` and ``/`` would make a path mean another folder.
+    """
+    if name in (".", "..") or "/" in name:
+        return "Folder names may not be '.' or '..', nor contain '/'."
+    return ""
+
+
 class ConnectionGroup(models.Model):
     """A folder of connections. With a ``scope`` it is an address-book folder (session-broker):
     top-level, named uniquely within its scope, visible to ``allowed_groups``."""
@@ -95,6 +106,10 @@ class ConnectionGroup(models.Model):
     @property
     def is_address_book(self):
         return bool(self.scope)
+
+    def clean(self):
+        if self.is_address_book and (error := address_book_folder_name_error(self.name)):
+            raise ValidationError({"name": error})
 
 
 class ConnectionQuerySet(models.QuerySet):
@@ -186,8 +201,7 @@ class Connection(models.Model):
     def endpoint(self):
         """Return the ``(host, port)`` PAM connects to: from the URL for web connections."""
         if self.protocol == Protocol.WEB and self.url:
-            parts = urlsplit(self.url)
-            return parts.hostname or "", parts.port or (80 if parts.scheme == "http" else 443)
+            return url_endpoint(self.url)
         return self.host, self.effective_port
 
 

@@ -1,7 +1,9 @@
 """Which network endpoints PAM may connect to: health checks, jump hosts and session targets.
 
 A target is refused when any address it resolves to is on the deny list: the configured
-networks (cloud metadata by default) plus the installation's own database and Redis. Names are
+networks (link-local and cloud metadata by default) plus the installation's own database and
+Redis, on every address of this machine when they run here (a service bound to the wildcard
+address answers on the machine's public addresses as well as on loopback). Names are
 resolved the way the connection will resolve them, so every spelling of an address (decimal
 ``2852039166``, hex ``0xa9fea9fe``, octal, short ``169.254.43518``, IPv4-mapped or NAT64 IPv6)
 meets the same rule; callers then connect to the returned addresses, never re-resolving, so a
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import psutil
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -82,21 +85,42 @@ def _numeric_addresses(host, port):
     return [info[4][0] for info in infos]
 
 
+def own_addresses():
+    """Every address of this machine's network interfaces, zone suffixes dropped."""
+    return {
+        normalize(entry.address.split("%")[0])
+        for entries in psutil.net_if_addrs().values()
+        for entry in entries
+        if entry.family in (socket.AF_INET, socket.AF_INET6)
+    }
+
+
+def literal_address(host):
+    """The address ``host`` spells in any notation, normalized; None when it is a name."""
+    addresses = _numeric_addresses(host, 0)
+    return str(normalize(addresses[0])) if addresses else None
+
+
 def _endpoint_rules(host, port, reason):
-    """Rules covering one service endpoint of this installation, however it is spelled."""
+    """Rules covering one service endpoint of this installation, however it is spelled.
+
+    A service on this machine (loopback, wildcard or one of its own addresses) is reachable on
+    all of them, so all of them are refused on its port.
+    """
     if not host or host.startswith("/"):  # a Unix socket is not reachable over TCP
         return []
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return []
-    rules = []
+    mine = own_addresses()
+    networks = []
     for address in {normalize(info[4][0]) for info in infos}:
-        if address.is_loopback or address.is_unspecified:
-            rules.extend(Rule(network, port, reason) for network in THIS_MACHINE)
+        if address.is_loopback or address.is_unspecified or address in mine:
+            networks += THIS_MACHINE + [ipaddress.ip_network(own) for own in mine]
         else:
-            rules.append(Rule(ipaddress.ip_network(address), port, reason))
-    return rules
+            networks.append(ipaddress.ip_network(address))
+    return [Rule(network, port, reason) for network in dict.fromkeys(networks)]
 
 
 def own_endpoints():
@@ -135,6 +159,23 @@ def check_literal(host, port):
     reason = refusal(addresses or [], port)
     if reason:
         raise TargetRefused(reason, field="host")
+
+
+def url_endpoint(url):
+    """The ``(host, port)`` a web URL reaches; ValueError for a port out of range."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (80 if parts.scheme == "http" else 443)
+
+
+def check_url(url):
+    """Refuse at write time a web connection's URL whose host is spelled as a denied address."""
+    try:
+        host, port = url_endpoint(url)
+    except ValueError:
+        raise InvalidInput("The url is not a valid URL.", field="url") from None
+    reason = refusal(_numeric_addresses(host, port) or [], port)
+    if reason:
+        raise TargetRefused(reason, field="url")
 
 
 def resolve(host, port):

@@ -100,6 +100,7 @@ class RunningTunnel:
         self.manager = manager
         self.pk = row.pk
         self.connection_id = row.connection_id
+        self.started_by_id = row.started_by_id
         self.local_port = row.local_port
         self.remote_host = row.remote_host
         self.remote_port = row.remote_port
@@ -180,6 +181,7 @@ class RunningTunnel:
             password=connection.password,
             private_key=connection.private_key,
             hops=connection_hops(connection),
+            user_id=self.started_by_id,
         )
 
     def _keep_link(self):

@@ -278,20 +278,27 @@ TOKEN_LAST_USED_RESOLUTION = 60
 
 # --- Targets ----------------------------------------------------------------------------------
 
-# Addresses PAM never connects to for health checks, jump hosts or sessions: CIDR networks,
-# optionally with a port ("10.0.0.0/8", "192.0.2.7:25", "[2001:db8::1]:22"). The database and
-# Redis of the installation itself are always added (see connections.targets).
+# Addresses PAM never connects to for health checks, jump hosts, sessions and web URLs: CIDR
+# networks, optionally with a port ("10.0.0.0/8", "192.0.2.7:25", "[2001:db8::1]:22"). The
+# database and Redis of the installation itself are always added, on every address of this
+# machine when they run on it (see connections.targets).
 DEFAULT_TARGET_DENYLIST = [
-    "169.254.169.254/32",  # cloud instance metadata (AWS, GCP, Azure, OpenStack)
-    "169.254.170.2/32",  # AWS ECS task metadata
-    "100.100.100.200/32",  # Alibaba Cloud metadata
+    "169.254.0.0/16",  # IPv4 link-local: cloud metadata (AWS, GCP, Azure, OpenStack), ECS task
+    # metadata 169.254.170.2, AWS DNS and time 169.254.169.253/.123
+    "fe80::/10",  # IPv6 link-local
     "fd00:ec2::254/128",  # AWS metadata over IPv6
+    "fd00:ec2::23/128",  # AWS time sync over IPv6
+    "168.63.129.16/32",  # Azure WireServer (VM agent, DNS, health probes)
+    "100.100.100.200/32",  # Alibaba Cloud metadata
 ]
 TARGET_DENYLIST = env_list("PAM_TARGET_DENYLIST", DEFAULT_TARGET_DENYLIST)
 HEALTH_CHECK_TIMEOUT = env_int("PAM_HEALTH_CHECK_TIMEOUT_MS", 3000) / 1000
 HEALTH_CHECK_CONCURRENCY = env_int("PAM_HEALTH_CHECK_CONCURRENCY", 256)
 HEALTH_CHECK_INTERVAL = env_int("PAM_HEALTH_CHECK_INTERVAL", 300)
 HEALTH_CHECK_MAX_TARGETS = 5000
+
+# connection-manager POST /api/connections/import: a file with more connections is refused whole.
+IMPORT_MAX_CONNECTIONS = env_int("PAM_IMPORT_MAX_CONNECTIONS", 10_000)
 
 # Connection tunnels (connections.tunnels): local ports a worker opens on its 127.0.0.1 and
 # forwards through a connection's SSH link. A tunnel's localPort must lie in this range.

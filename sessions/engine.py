@@ -381,6 +381,7 @@ class LiveSession:
                         password=credentials.get("password", ""),
                         private_key=credentials.get("private_key", ""),
                         hops=credentials.get("hops", []),
+                        user_id=self.row.owner_id,
                         cols=self.cols,
                         rows=self.rows,
                     ),

@@ -170,6 +170,67 @@ class Sshd:
         return self.log.read_text(errors="replace")
 
 
+class Elsewhere:
+    """Another machine, on this one: a network namespace of its own, where 127.0.0.1 is not ours.
+
+    ``target`` is an OpenSSH sshd listening over there on 127.0.0.1:``port``, the same address
+    and port as a server here, with a host key of its own. ``jump`` is an OpenSSH jump host
+    into that namespace, reachable from here: a small inetd on our 127.0.0.1 runs ``sshd -i``
+    inside the namespace (nsenter) for each connection, so what the jump host reaches as
+    127.0.0.1:``port`` is the sshd over there. Needs root (the tests run as root).
+    """
+
+    def __init__(self, password, port):
+        self.target = Sshd(password)
+        self.target.port = port
+        self.jump = Sshd(password)
+        self.jump.host = "127.0.0.1"
+        self.process = None
+        self._listener = None
+        self._children = []
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", f'ip link set lo up && exec {SSHD} -D -e -f "$0"', str(self.target.config())],
+            stdout=subprocess.DEVNULL,
+            stderr=self.target.log.open("ab"),
+        )
+        listening = f"Server listening on 127.0.0.1 port {self.target.port}"
+        deadline = time.monotonic() + 15
+        while listening not in self.target.log_text():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise TimeoutError(f"the sshd elsewhere did not start: {self.target.log_text()[-2000:]}")
+            time.sleep(0.05)
+        self._listener = socket.socket()
+        self._listener.bind((self.jump.host, 0))
+        self._listener.listen(16)
+        self.jump.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, args=(str(self.jump.config()),), daemon=True).start()
+        return self
+
+    def _serve(self, config):
+        namespace = f"--net=/proc/{self.process.pid}/ns/net"
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with conn, self.jump.log.open("ab") as log:
+                self._children.append(
+                    subprocess.Popen(["nsenter", namespace, SSHD, "-i", "-e", "-f", config], stdin=conn, stdout=conn, stderr=log)
+                )
+
+    def remove(self):
+        if self._listener is not None:
+            self._listener.close()
+        for child in [*self._children, self.process]:
+            if child is not None and child.poll() is None:
+                child.terminate()
+                child.wait(10)
+        self.target.remove()
+        self.jump.remove()
+
+
 class Telnetd:
     """Debian's telnetd (inetutils) behind a tiny inetd: one telnetd per accepted connection."""
 

@@ -4,6 +4,7 @@ connections.services, through ``source=``."""
 
 import re
 
+from django.conf import settings
 from django.core.validators import RegexValidator, URLValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -137,11 +138,15 @@ class ImportConnectionSerializer(ConnectionWriteSerializer):
 
 class ImportSerializer(serializers.Serializer):
     MAX_GROUPS = 10_000
-    MAX_CONNECTIONS = 50_000
 
     version = StrictIntegerField()
     groups = ImportGroupSerializer(many=True, required=False, max_length=MAX_GROUPS)
-    connections = ImportConnectionSerializer(many=True, required=False, max_length=MAX_CONNECTIONS)
+    connections = ImportConnectionSerializer(many=True, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Counted before any item is validated, so an oversized file costs nothing to refuse.
+        self.fields["connections"].max_length = settings.IMPORT_MAX_CONNECTIONS
 
     def validate_version(self, value):
         if value != 1:

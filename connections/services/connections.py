@@ -30,7 +30,7 @@ from connections.choices import (
 )
 from connections.models import Connection, ConnectionTag, JumpHop, Share
 from connections.services.tunnels import check_tunnel_specs
-from connections.targets import check_literal
+from connections.targets import check_literal, check_url
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import EncryptedTextField, is_set
 from pam.sshkeys import InvalidKey, load_private_key
@@ -145,6 +145,7 @@ def validate_spec(spec, *, check_tunnels=True):
     if protocol == Protocol.WEB:
         if not spec.get("url"):
             raise InvalidInput("A web connection needs a url.", field="url")
+        check_url(spec["url"])
     elif not spec.get("host"):
         raise InvalidInput("A host is required.", field="host")
     if spec.get("host"):

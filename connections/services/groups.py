@@ -13,7 +13,7 @@ from accounts.permissions import can
 from accounts.roles import Perm
 from accounts.services.audit import record_event
 from connections import policy
-from connections.models import ConnectionGroup
+from connections.models import ConnectionGroup, address_book_folder_name_error
 from pam.exceptions import Conflict, Forbidden, InvalidInput
 
 
@@ -78,6 +78,8 @@ def create_address_book_folder(*, actor, scope, name, allowed_groups=(), descrip
     """Create an address-book folder (session-broker POST /api/addressbook/folders)."""
     if not can(actor, Perm.ADDRESSBOOK_MANAGE):
         raise Forbidden("Managing the address book needs the addressbook.manage permission.")
+    if error := address_book_folder_name_error(name):
+        raise InvalidInput(error, field="name")
     try:
         with transaction.atomic():
             folder = ConnectionGroup.objects.create(scope=scope, name=name, description=description, owner=None)

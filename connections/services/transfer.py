@@ -1,10 +1,12 @@
 """Export and import of a user's connection tree (connection-manager /export and /import).
 
 An export holds the caller's personal folders and connections, never a credential. An import
-is all or nothing: the whole file is checked first (group graph, every connection, name
-clashes), and only then written in one transaction, with new ids for every group.
+is bounded (``IMPORT_MAX_CONNECTIONS``) and all or nothing: the whole file is checked first
+(group graph, every connection, name clashes), and only then written in one transaction, with
+new ids for every group.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -87,8 +89,13 @@ def import_connections(*, actor, groups, connections, ip=None):
     """Create the groups and connections of an export file as the actor's own, or nothing."""
     if not (can(actor, Perm.CONNECTIONS_IMPORT_EXPORT) and can(actor, Perm.CONNECTIONS_CREATE)):
         raise Forbidden("Import needs the connections.import_export and connections.create permissions.")
-    ordered = _group_order(groups)
     connections = list(connections)
+    if len(connections) > settings.IMPORT_MAX_CONNECTIONS:
+        raise InvalidInput(
+            f"An import holds at most {settings.IMPORT_MAX_CONNECTIONS} connections (PAM_IMPORT_MAX_CONNECTIONS).",
+            field="connections",
+        )
+    ordered = _group_order(groups)
     _check_connections(actor, connections, {g["id"] for g in groups})
     new_ids = {g["id"]: new_group_id() for g in ordered}
     now = timezone.now()

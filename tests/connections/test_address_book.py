@@ -1,9 +1,11 @@
 """session-broker address book at /api/addressbook: folders by group, entries, merge on PUT."""
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from connections.models import Connection, ConnectionGroup, JumpHop
-from tests.factories import make_address_book_folder, make_connection
+from tests.factories import make_address_book_folder, make_connection, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +84,37 @@ def test_duplicate_folder_is_409_but_other_scope_is_fine(client_as, prod):
 def test_bad_folder_is_400(client_as, body):
     assert client_as("admin").post(BASE, body, format="json").status_code == 400
     assert not ConnectionGroup.objects.exists()
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "/", "../production"])
+def test_address_book_folder_cannot_be_named_a_path_step(client_as, name):
+    response = client_as("admin").post(BASE, {"scope": "shared", "name": name}, format="json")
+    assert response.status_code == 400 and "name" in response.json()["fields"]
+    assert not ConnectionGroup.objects.exists()
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b"])
+def test_address_book_folder_cannot_be_renamed_to_a_path_step(prod, name):
+    client = Client()
+    client.force_login(make_user("admin"))
+    url = reverse("admin:connections_connectiongroup_change", args=[prod.pk])
+    form = {"name": name, "scope": "shared", "owner": "", "parent": "", "sort_order": 0, "description": ""}
+    response = client.post(url, form)
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    prod.refresh_from_db()
+    assert prod.name == "production"
+
+
+def test_address_book_entry_with_a_denied_web_url_is_refused(client_as, prod):
+    admin = client_as("admin")
+    entry = {"name": "meta", "type": "web", "url": "http://169.254.169.254/latest/"}
+    response = admin.post(f"{BASE}/shared/production/entries", entry, format="json")
+    assert response.status_code == 400 and "url" in response.json()["fields"]
+    assert not Connection.objects.filter(name="meta").exists()
+    admin.post(f"{BASE}/shared/production/entries", {**entry, "url": "https://intranet.example/"}, format="json")
+    response = admin.put(f"{BASE}/shared/production/entries/meta", {"url": "http://[fe80::1]/"}, format="json")
+    assert response.status_code == 400 and "url" in response.json()["fields"]
+    assert Connection.objects.get(name="meta").url == "https://intranet.example/"
 
 
 def test_update_folder_groups_and_description(client_as, prod):

@@ -267,6 +267,32 @@ def test_web_connection(client_as):
     assert Connection.objects.get().endpoint() == ("intranet.example", 8443)
 
 
+DENIED_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://169.254.1.1:8080/",
+    "http://168.63.129.16/",
+]
+
+
+@pytest.mark.parametrize("url", DENIED_URLS)
+def test_web_connection_to_a_denied_address_is_refused_on_create(client_as, url):
+    response = client_as("poweruser").post("/api/connections", {"name": "meta", "protocol": "web", "url": url}, format="json")
+    assert response.status_code == 400 and "not an allowed target" in response.json()["error"]
+    assert "url" in response.json()["fields"]
+    assert not Connection.objects.exists()
+
+
+@pytest.mark.parametrize("url", DENIED_URLS)
+def test_web_connection_cannot_be_pointed_at_a_denied_address(client_as, url):
+    client = client_as("poweruser")
+    created = client.post("/api/connections", {"name": "w", "protocol": "web", "url": "https://intranet.example/"}, format="json")
+    response = client.put(f"/api/connections/{created.json()['id']}", {"url": url}, format="json")
+    assert response.status_code == 400 and "url" in response.json()["fields"]
+    assert Connection.objects.get().url == "https://intranet.example/"
+
+
 def test_duplicate_name_in_a_folder_is_409(client_as):
     client = client_as("poweruser")
     folder = make_folder(client.user)

@@ -1,5 +1,8 @@
 """The target deny list: cloud metadata, PAM's own database and Redis, in every spelling."""
 
+import ipaddress
+import subprocess
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -28,6 +31,28 @@ def test_metadata_is_refused_in_every_spelling(host):
         resolve(host, 80)
     with pytest.raises(TargetRefused):
         check_literal(host, 80)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.0.1",  # anywhere in IPv4 link-local, not only the metadata address
+        "169.254.169.123",
+        "169.254.255.254",
+        "::ffff:169.254.1.1",
+        "fe80::1",
+        "fe80::1%lo",
+        "febf:ffff::1",
+        "fd00:ec2::23",
+        "168.63.129.16",
+        "::ffff:168.63.129.16",
+    ],
+)
+def test_link_local_and_cloud_service_addresses_are_refused_by_default(host):
+    with pytest.raises(TargetRefused):
+        resolve(host, 443)
+    with pytest.raises(TargetRefused):
+        check_literal(host, 443)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "10.0.0.1", "::1", "192.0.2.10"])
@@ -78,6 +103,37 @@ def test_own_endpoints_follow_the_settings(settings):
 def test_pams_own_database_and_redis_are_refused(on_postgres_and_redis, host, port):
     with pytest.raises(TargetRefused, match="PAM's"):
         resolve(host, port)
+
+
+def machine_addresses():
+    """This machine's routable addresses as `ip` lists them (not the code under test);
+    link-local ones are refused on every port by the default deny list already."""
+    found = []
+    for line in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout.splitlines():
+        fields = line.split()
+        address = ipaddress.ip_interface(fields[3]).ip
+        if not (address.is_loopback or address.is_link_local):
+            found.append(address)
+    assert found, "the test needs an address beyond loopback"
+    return found
+
+
+def test_pams_database_and_redis_are_refused_on_every_address_of_this_machine(on_postgres_and_redis):
+    """A database bound to the wildcard address answers on the machine's own addresses too."""
+    for address in machine_addresses():
+        for port in (5432, 6379):
+            with pytest.raises(TargetRefused, match="PAM's"):
+                resolve(str(address), port)
+        assert resolve(str(address), 22)
+
+
+def test_a_database_configured_by_this_machines_address_is_refused_on_loopback_too(monkeypatch):
+    public = machine_addresses()[0]
+    monkeypatch.setattr(targets, "own_endpoints", lambda: [(str(public), 5432, "PAM's database")])
+    for host in ("127.0.0.1", "::1", str(public)):
+        with pytest.raises(TargetRefused, match="PAM's database"):
+            resolve(host, 5432)
+    assert resolve("127.0.0.1", 22)
 
 
 def test_other_ports_of_this_machine_stay_usable(on_postgres_and_redis):

@@ -6,6 +6,8 @@ import pytest
 
 from accounts.models import AuditEvent
 from connections.models import Connection, ConnectionGroup, JumpHop
+from connections.services.transfer import import_connections
+from pam.exceptions import InvalidInput
 from tests.factories import make_connection, make_folder, make_user
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,8 @@ GOOD = {"name": "ok", "protocol": "ssh", "host": "10.0.0.1"}
         ({"version": 1, "connections": [GOOD, {**GOOD, "groupId": "nowhere"}]}, "connections[1]"),
         ({"version": 1, "connections": [GOOD, GOOD]}, "already exists"),
         ({"version": 1, "connections": [{**GOOD, "host": "169.254.169.254"}]}, "connections[0].host"),
+        ({"version": 1, "connections": [GOOD, {"name": "w", "protocol": "web", "url": "http://169.254.169.254/"}]},
+         "connections[1].url"),
         ({"version": 1, "connections": [{**GOOD, "protocol": "gopher"}]}, "protocol"),
         ({"version": 1, "connections": [{**GOOD, "name": "n" * 1_000_000}]}, "name"),
         ({"version": 1, "connections": [{**GOOD, "privateKey": "junk"}]}, "connections[0].privateKey"),
@@ -149,3 +153,30 @@ def test_long_parent_chain_imports_in_order(client_as):
 def test_import_by_role(client_as, role, status):
     response = client_as(role).post("/api/connections/import", {"version": 1, "connections": [GOOD]}, format="json")
     assert response.status_code == status
+
+
+def test_import_above_the_default_bound_saves_nothing(client_as, settings):
+    assert settings.IMPORT_MAX_CONNECTIONS == 10_000
+    client = client_as("poweruser")
+    document = {"version": 1, "connections": [{**GOOD, "name": f"c{i}"} for i in range(10_001)]}
+    response = client.post("/api/connections/import", document, format="json")
+    assert response.status_code == 400 and "connections" in response.json()["fields"]
+    assert counts() == (0, 0, 0)
+
+
+def test_import_bound_follows_the_setting(client_as, settings):
+    settings.IMPORT_MAX_CONNECTIONS = 3
+    client = client_as("poweruser")
+    document = {"version": 1, "connections": [{**GOOD, "name": f"c{i}"} for i in range(4)]}
+    assert client.post("/api/connections/import", document, format="json").status_code == 400
+    assert counts() == (0, 0, 0)
+    document["connections"].pop()
+    assert client.post("/api/connections/import", document, format="json").status_code == 201
+    assert counts() == (0, 3, 0)
+
+
+def test_import_service_applies_the_bound_itself(settings):
+    settings.IMPORT_MAX_CONNECTIONS = 1
+    with pytest.raises(InvalidInput, match="at most 1"):
+        import_connections(actor=make_user("poweruser"), groups=[], connections=[GOOD, {**GOOD, "name": "b"}])
+    assert counts() == (0, 0, 0)

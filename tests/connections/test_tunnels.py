@@ -21,6 +21,7 @@ from connections import tunnels
 from connections.models import Connection, JumpHop, Tunnel
 from connections.services.tunnels import reap_lost_tunnels
 from sessions.models import KnownHost
+from sessions.services.hostkeys import HostRoute
 from pam.celery import app as celery_app
 from tests.factories import make_connection, make_user
 from tests.processes import ROOT
@@ -277,9 +278,10 @@ def test_starting_twice_keeps_the_running_tunnel(client_as, sshd, echo_server, i
 
 
 def test_changed_host_key_fails_the_tunnel_until_accepted(client_as, sshd, echo_server, in_process):
-    KnownHost.objects.create(host=sshd.host, port=sshd.port, key_type="ssh-ed25519",
-                             public_key="AAAAC3NzaC1lZDI1NTE5AAAAIG9ubHktYS10ZXN0LWtleS1ub3QtdGhlLXJlYWwtb25l",
-                             fingerprint="SHA256:old")
+    route = HostRoute.direct(sshd.host, sshd.port, sshd.host)
+    pin = KnownHost.objects.create(route=route.digest, host=sshd.host, address=sshd.host, port=sshd.port,
+                                   key_type="ssh-ed25519", fingerprint="SHA256:old",
+                                   public_key="AAAAC3NzaC1lZDI1NTE5AAAAIG9ubHktYS10ZXN0LWtleS1ub3QtdGhlLXJlYWwtb25l")
     client = client_as("poweruser")
     local_port = free_tunnel_port()
     connection = ssh_connection(client.user, sshd, echo_server, local_port)
@@ -287,6 +289,7 @@ def test_changed_host_key_fails_the_tunnel_until_accepted(client_as, sshd, echo_
     failed = wait_for_state(client, connection, {"failed", "up"})
     assert failed["state"] == "failed" and "host key" in failed["message"]
     wait_for(lambda: not port_is_open(local_port), what="the port to close")
+    assert pin.sightings.get().seen_by == client.user  # whoever started the tunnel met the key
 
 
 def test_admin_site_stops_tunnels(client_as, closed_port, in_process):

@@ -18,7 +18,7 @@ from accounts.models import AuditEvent
 from connections.models import JumpHop
 from recordings.models import Recording
 from sessions.models import KnownHost, Session, Viewer
-from sessions.services.hostkeys import accept_pending_key
+from sessions.services.hostkeys import accept_host_key
 from sessions.services.sessions import connect_connection, create_session, terminate_session
 from tests.factories import make_connection, make_user
 from tests.sessions.helpers import Terminal
@@ -202,19 +202,19 @@ def test_host_key_is_pinned_and_a_change_is_refused_until_accepted(sshd):
 
     first = open_and_exit()
     assert first.status == "ended"
-    pin = KnownHost.objects.get(host=sshd.host, port=sshd.port)
+    pin = KnownHost.objects.get(address=sshd.host, port=sshd.port, path="")
     sshd.new_host_key()
     sshd.restart()
     try:
         refused = open_and_exit()
         assert refused.status == "failed" and "host key" in refused.status_message
-        pin.refresh_from_db()
-        assert pin.pending_fingerprint and pin.pending_fingerprint != pin.fingerprint
-        accept_pending_key(actor=make_user("admin"), known_host=pin)
+        seen = pin.sightings.get()
+        assert seen.fingerprint != pin.fingerprint and seen.seen_by == owner
+        accept_host_key(actor=make_user("admin"), sighting=seen)
         assert AuditEvent.objects.filter(action="host_key.accepted").exists()
         assert open_and_exit().status == "ended"
     finally:
-        KnownHost.objects.filter(host=sshd.host, port=sshd.port).delete()
+        KnownHost.objects.filter(address=sshd.host, port=sshd.port).delete()
 
 
 def test_read_only_share_watches_but_cannot_type(sshd):
