@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
 from sessions.models import KnownHost, Node, Session, Viewer
 from sessions.services.hostkeys import accept_pending_key
@@ -7,7 +8,7 @@ from sessions.services.sessions import terminate_session
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ServiceAdmin):
     """The session trail; credentials (``secrets``) are never shown."""
 
     list_display = ["id", "session_type", "owner", "host", "port", "username", "status", "created_at", "ended_at"]
@@ -18,11 +19,9 @@ class SessionAdmin(admin.ModelAdmin):
     exclude = ["secrets", "share_digest"]
     readonly_fields = [f.name for f in Session._meta.fields if f.name not in ("secrets", "share_digest")]
     actions = ["terminate"]
+    has_terminate_permission = action_permission("terminate")
 
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Terminate selected live sessions")
+    @admin.action(description="Terminate selected live sessions", permissions=["terminate"])
     def terminate(self, request, queryset):
         for session in queryset:
             if session.is_live:
@@ -31,7 +30,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(KnownHost)
-class KnownHostAdmin(admin.ModelAdmin):
+class KnownHostAdmin(AuditedAdmin):
     """Pinned host keys; a changed key waits here for an admin to accept it."""
 
     list_display = ["host", "port", "key_type", "fingerprint", "pending_fingerprint", "first_seen", "accepted_by"]
@@ -39,8 +38,9 @@ class KnownHostAdmin(admin.ModelAdmin):
     search_fields = ["host", "fingerprint", "pending_fingerprint"]
     readonly_fields = ["first_seen", "accepted_by", "pending_key_type", "pending_key", "pending_fingerprint"]
     actions = ["accept_pending"]
+    has_accept_permission = action_permission("accept")
 
-    @admin.action(description="Accept the new (pending) host key")
+    @admin.action(description="Accept the new (pending) host key", permissions=["accept"])
     def accept_pending(self, request, queryset):
         accepted = 0
         for known in queryset:
@@ -51,14 +51,14 @@ class KnownHostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(ServiceAdmin):
     list_display = ["id", "hostname", "pid", "started_at", "seen_at"]
     search_fields = ["id", "hostname"]
     list_filter = ["hostname"]
 
 
 @admin.register(Viewer)
-class ViewerAdmin(admin.ModelAdmin):
+class ViewerAdmin(ServiceAdmin):
     list_display = ["session", "user", "access", "node", "client_ip", "joined_at"]
     list_filter = ["access"]
     search_fields = ["user__email", "session__id", "client_ip"]

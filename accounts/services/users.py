@@ -154,3 +154,19 @@ def end_user_logins(*, user, actor, ip=None):
         )
         _revoke_after_commit(user, actor, ip)
     return ended
+
+
+def end_login(*, login, actor, ip=None):
+    """Sign one browser out (a LoginSession row); the user's live sessions go on."""
+    if login.user is not None:
+        ensure_outranks(actor, login.user)
+    with transaction.atomic():
+        login.delete()
+        record_event(
+            action=AuditAction.USER_FORCE_LOGOUT,
+            user=actor,
+            object_type="user",
+            object_name=login.user.email if login.user else "",
+            ip=ip,
+            details="1 web login ended",
+        )
