@@ -173,7 +173,7 @@ def test_builtin_roles_on_admin_pages(one_of_each, role, status):
 
 def test_admin_actions_are_offered_only_with_their_permission():
     owner = make_user("operator")
-    Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="running")
+    Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="active")
     url = reverse("admin:pam_sessions_session_changelist")
     auditor = browser_with(Perm.ADMIN_SITE, Perm.AUDIT_VIEW)
     assert 'value="terminate"' not in auditor.get(url).content.decode()
