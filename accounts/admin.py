@@ -67,10 +67,13 @@ class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
     audit_actions = {"changed": AuditAction.ADMIN_CHANGED}
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and (obj is None or holds_all(request.user, obj.role.permission_set))
+        return super().has_change_permission(request, obj) and self._outranks(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and (obj is None or holds_all(request.user, obj.role.permission_set))
+        return super().has_delete_permission(request, obj) and self._outranks(request, obj)
+
+    def _outranks(self, request, user):
+        return user is None or holds_all(request.user, user.role.permission_set)
 
     def user_change_password(self, request, id, form_url=""):
         return self._refusals_as_messages(request, super().user_change_password, id, form_url)
@@ -299,7 +302,7 @@ class GroupRoleMappingAdmin(ServiceAdmin):
     search_fields = ["oidc_group"]
 
     def save_model(self, request, obj, form, change):
-        fields = {"actor": request.user, "oidc_group": obj.oidc_group, "role": obj.role, "ip": client_ip(request)}
+        fields = {"oidc_group": obj.oidc_group, "role": obj.role, "actor": request.user, "ip": client_ip(request)}
         if change:
             group_mappings.update_mapping(mapping=obj, **fields)
         else:

@@ -33,7 +33,8 @@ class ServiceAdmin(admin.ModelAdmin):
     """
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._refusals_as_messages(request, super().changeform_view, object_id, form_url, extra_context)
+        view = super().changeform_view
+        return self._refusals_as_messages(request, view, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
         return self._refusals_as_messages(request, super().delete_view, object_id, extra_context)

@@ -94,24 +94,24 @@ def builtin_permissions(role_name):
 # once. ``admin.site`` only opens /admin/ itself; an action not listed here is refused to
 # everyone, admins included. Keys are "<app_label>.<model_name>"; actions are Django's four
 # plus the custom admin actions that declare ``allowed_permissions``.
-_CONNECTION_PARTS = {
-    "view": {Perm.CONNECTIONS_EDIT_ANY},
-    "add": {Perm.CONNECTIONS_EDIT_ANY},
-    "change": {Perm.CONNECTIONS_EDIT_ANY},
-    "delete": {Perm.CONNECTIONS_EDIT_ANY},
-}
-_USERS = {action: {Perm.USERS_MANAGE} for action in ("view", "add", "change", "delete")}
-_TOKENS = {"view": {Perm.TOKENS_MANAGE_ANY}, "revoke": {Perm.TOKENS_MANAGE_ANY}}
+_CRUD = ("view", "add", "change", "delete")
+
+
+def _each(actions, *perms):
+    return {action: set(perms) for action in actions}
+
+
+_CONNECTION_PARTS = _each(_CRUD, Perm.CONNECTIONS_EDIT_ANY)
+_USERS = _each(_CRUD, Perm.USERS_MANAGE)
+
 ADMIN_PERMS = {
     "accounts.user": _USERS,
     "accounts.role": _USERS,
     "auth.group": _USERS,
-    "accounts.loginsession": {"view": {Perm.USERS_MANAGE}, "delete": {Perm.USERS_MANAGE}},
-    "accounts.apikey": {**_TOKENS, "add": {Perm.TOKENS_MANAGE_ANY}, "change": {Perm.TOKENS_MANAGE_ANY}},
-    "accounts.usertoken": _TOKENS,
-    "accounts.grouprolemapping": {
-        action: {Perm.GROUP_MAPPINGS_MANAGE} for action in ("view", "add", "change", "delete")
-    },
+    "accounts.loginsession": _each(("view", "delete"), Perm.USERS_MANAGE),
+    "accounts.apikey": _each(("view", "add", "change", "revoke"), Perm.TOKENS_MANAGE_ANY),
+    "accounts.usertoken": _each(("view", "revoke"), Perm.TOKENS_MANAGE_ANY),
+    "accounts.grouprolemapping": _each(_CRUD, Perm.GROUP_MAPPINGS_MANAGE),
     "accounts.auditevent": {"view": {Perm.AUDIT_VIEW}},
     # The connection form edits host and stored credentials directly, without the API's rule that
     # a changed endpoint needs its credentials re-entered: only those who may read them use it.
@@ -143,10 +143,11 @@ ADMIN_PERMS = {
     "pam_sessions.session": {"view": {Perm.AUDIT_VIEW}, "terminate": {Perm.SESSIONS_TERMINATE_ANY}},
     "pam_sessions.viewer": {"view": {Perm.SESSIONS_WATCH_ANY}},
     "pam_sessions.node": {"view": {Perm.AUDIT_VIEW}},
-    "pam_sessions.knownhost": {
-        action: {Perm.HOSTKEYS_MANAGE} for action in ("view", "add", "change", "delete", "accept")
+    "pam_sessions.knownhost": _each((*_CRUD, "accept"), Perm.HOSTKEYS_MANAGE),
+    "recordings.recording": {
+        "view": {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW},
+        "delete": {Perm.RECORDINGS_DELETE},
     },
-    "recordings.recording": {"view": {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW}, "delete": {Perm.RECORDINGS_DELETE}},
 }
 
 

@@ -125,8 +125,8 @@ def update_api_key(*, api_key, actor, expires_at=None, allowed_ips=(), ip=None):
             object_type="api_key",
             object_name=api_key.name,
             ip=ip,
-            details=_by(actor, api_key.user, "changed")
-            + f"; expires {api_key.expires_at:%Y-%m-%d %H:%M}, addresses: {', '.join(api_key.allowed_ips) or 'any'}",
+            details=f"{_by(actor, api_key.user, 'changed')}; expires {api_key.expires_at:%Y-%m-%d %H:%M}, "
+            f"addresses: {', '.join(api_key.allowed_ips) or 'any'}",
         )
     return api_key
 
