@@ -1,14 +1,16 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group
 from django.db.models import Count
-from django.utils import timezone
 from django.template.response import TemplateResponse
 
+from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
+from accounts.choices import AuditAction
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, LoginSession, Role, User, UserToken
+from accounts.permissions import holds_all
 from accounts.roles import Perm
 from accounts.services import group_mappings
 from accounts.services import roles as role_service
@@ -16,19 +18,7 @@ from accounts.services import tokens, users
 from pam.exceptions import ServiceError
 
 
-def run_service(modeladmin, request, call, success=None):
-    """Run a service call, turning a refusal into an admin error message."""
-    try:
-        result = call()
-    except ServiceError as exc:
-        modeladmin.message_user(request, exc.message, level=messages.ERROR)
-        return None
-    if success:
-        modeladmin.message_user(request, success)
-    return result
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ServiceAdmin):
     """For records written only by the product (audit rows, logins, tokens)."""
 
     def has_add_permission(self, request):
@@ -51,7 +41,10 @@ class UserChangeForm(auth_forms.UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(auth_admin.UserAdmin):
+class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
+    """Users; creation, role, disabling and deletion go through the services, and a user
+    holding permissions the editor lacks cannot be changed (their password reset) at all."""
+
     form = UserChangeForm
     add_form = UserCreationForm
     list_display = ["username", "email", "display_name", "role", "is_active", "auth_source", "last_login"]
@@ -70,42 +63,57 @@ class UserAdmin(auth_admin.UserAdmin):
         (None, {"classes": ["wide"], "fields": ["username", "email", "display_name", "role", "password1", "password2"]}),
     ]
     actions = ["disable_users", "enable_users", "end_logins"]
+    # Creation and deletion are audited by their services; profile and password changes here.
+    audit_actions = {"changed": AuditAction.ADMIN_CHANGED}
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._outranks(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._outranks(request, obj)
+
+    def _outranks(self, request, user):
+        return user is None or holds_all(request.user, user.role.permission_set)
+
+    def user_change_password(self, request, id, form_url=""):
+        return self._refusals_as_messages(request, super().user_change_password, id, form_url)
 
     def save_model(self, request, obj, form, change):
+        ip = client_ip(request)
         if not change:
-            return super().save_model(request, obj, form, change)
-        # Role and the disabled flag change only through the services (audit, last-admin guard,
-        # ending logins); everything else is a plain save.
+            users.create_user(user=obj, actor=request.user, ip=ip)
+            return
+        # Role and the disabled flag change only through the services (audit, grant checks,
+        # last-admin guard, ending logins); everything else is a plain save.
         stored = User.objects.get(pk=obj.pk)
         new_role, new_active = obj.role, obj.is_active
         obj.role, obj.is_active = stored.role, stored.is_active
         super().save_model(request, obj, form, change)
-        ip = client_ip(request)
         if new_role.pk != stored.role_id:
-            run_service(self, request, lambda: users.set_user_role(user=obj, role=new_role, actor=request.user, ip=ip))
+            users.set_user_role(user=obj, role=new_role, actor=request.user, ip=ip)
         if new_active != stored.is_active:
             service = users.enable_user if new_active else users.disable_user
-            run_service(self, request, lambda: service(user=obj, actor=request.user, ip=ip))
+            service(user=obj, actor=request.user, ip=ip)
         obj.refresh_from_db()
 
     def delete_model(self, request, obj):
-        run_service(self, request, lambda: users.delete_user(user=obj, actor=request.user, ip=client_ip(request)))
+        users.delete_user(user=obj, actor=request.user, ip=client_ip(request))
 
     def delete_queryset(self, request, queryset):
         for user in queryset:
             self.delete_model(request, user)
 
-    @admin.action(description="Disable selected users")
+    @admin.action(description="Disable selected users", permissions=["change"])
     def disable_users(self, request, queryset):
         for user in queryset:
-            run_service(self, request, lambda: users.disable_user(user=user, actor=request.user, ip=client_ip(request)))
+            users.disable_user(user=user, actor=request.user, ip=client_ip(request))
 
-    @admin.action(description="Enable selected users")
+    @admin.action(description="Enable selected users", permissions=["change"])
     def enable_users(self, request, queryset):
         for user in queryset:
             users.enable_user(user=user, actor=request.user, ip=client_ip(request))
 
-    @admin.action(description="End the web logins of selected users")
+    @admin.action(description="End the web logins of selected users", permissions=["change"])
     def end_logins(self, request, queryset):
         ended = sum(users.end_user_logins(user=u, actor=request.user, ip=client_ip(request)) for u in queryset)
         self.message_user(request, f"{ended} web login(s) ended.")
@@ -122,7 +130,7 @@ class RoleForm(forms.ModelForm):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(ServiceAdmin):
     form = RoleForm
     list_display = ["name", "builtin", "description", "permission_count", "user_count"]
     list_filter = ["builtin"]
@@ -149,10 +157,10 @@ class RoleAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and not (obj and obj.builtin)
 
     def save_model(self, request, obj, form, change):
-        run_service(self, request, lambda: role_service.save_role(role=obj, actor=request.user, ip=client_ip(request)))
+        role_service.save_role(role=obj, actor=request.user, ip=client_ip(request))
 
     def delete_model(self, request, obj):
-        run_service(self, request, lambda: role_service.delete_role(role=obj, actor=request.user, ip=client_ip(request)))
+        role_service.delete_role(role=obj, actor=request.user, ip=client_ip(request))
 
     def delete_queryset(self, request, queryset):
         for role in queryset:
@@ -177,9 +185,11 @@ class ApiKeyForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk is None and cleaned.get("user") and not cleaned["user"].is_active:
             self.add_error("user", "The user is disabled.")
-        expires_at = cleaned.get("expires_at")
-        if expires_at and expires_at <= timezone.now():
-            self.add_error("expires_at", "Must be in the future.")
+        if "expires_at" in cleaned:
+            try:
+                tokens.token_expiry(cleaned["expires_at"])
+            except ServiceError as exc:
+                self.add_error("expires_at", exc.message)
         return cleaned
 
     def clean_allowed_ips(self):
@@ -191,8 +201,9 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """API keys: the secret is generated on save and shown on the next page only."""
+class ApiKeyAdmin(ServiceAdmin):
+    """API keys: the secret is generated on save and shown on the next page only; a blank
+    expiry means the longest allowed (TOKEN_MAX_LIFETIME_DAYS)."""
 
     form = ApiKeyForm
     list_display = ["name", "user", "created_at", "expires_at", "last_used_at", "revoked_at"]
@@ -204,9 +215,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "name", "user"] if obj else self.readonly_fields
 
+    has_revoke_permission = action_permission("revoke")
+
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["expires_at", "allowed_ips"])
+            tokens.update_api_key(
+                api_key=obj,
+                actor=request.user,
+                expires_at=obj.expires_at,
+                allowed_ips=obj.allowed_ips,
+                ip=client_ip(request),
+            )
             return
         key, obj.plaintext = tokens.issue_api_key(
             name=obj.name,
@@ -216,13 +235,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
             allowed_ips=obj.allowed_ips,
             ip=client_ip(request),
         )
-        obj.pk = key.pk
+        obj.pk, obj.expires_at = key.pk, key.expires_at
 
     def response_add(self, request, obj, post_url_continue=None):
         context = {**self.admin_site.each_context(request), "key": obj, "token": obj.plaintext, "opts": self.opts}
         return TemplateResponse(request, "admin/accounts/apikey/created.html", context)
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=["revoke"])
     def revoke_keys(self, request, queryset):
         for key in queryset:
             tokens.revoke_api_key(api_key=key, actor=request.user, ip=client_ip(request))
@@ -236,8 +255,9 @@ class UserTokenAdmin(ReadOnlyAdmin):
     search_fields = ["name", "user__username", "user__email", "hint"]
     fields = list_display
     actions = ["revoke_tokens"]
+    has_revoke_permission = action_permission("revoke")
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke_tokens(self, request, queryset):
         for token in queryset.select_related("user"):
             tokens.revoke_user_token(token=token, actor=request.user, ip=client_ip(request))
@@ -265,9 +285,16 @@ class LoginSessionAdmin(ReadOnlyAdmin):
     search_fields = ["user__username", "user__email"]
     fields = list_display
 
+    def delete_model(self, request, obj):
+        users.end_login(login=obj, actor=request.user, ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset):
+        for login in queryset.select_related("user__role"):
+            self.delete_model(request, login)
+
 
 @admin.register(GroupRoleMapping)
-class GroupRoleMappingAdmin(admin.ModelAdmin):
+class GroupRoleMappingAdmin(ServiceAdmin):
     """Single sign-on groups and the role they give at each sign-on (highest wins)."""
 
     list_display = ["oidc_group", "role", "created_at"]
@@ -275,26 +302,25 @@ class GroupRoleMappingAdmin(admin.ModelAdmin):
     search_fields = ["oidc_group"]
 
     def save_model(self, request, obj, form, change):
-        ip = client_ip(request)
+        fields = {"oidc_group": obj.oidc_group, "role": obj.role, "actor": request.user, "ip": client_ip(request)}
         if change:
-            call = lambda: group_mappings.update_mapping(  # noqa: E731
-                actor=request.user, mapping=obj, oidc_group=obj.oidc_group, role=obj.role, ip=ip
-            )
+            group_mappings.update_mapping(mapping=obj, **fields)
         else:
-            call = lambda: group_mappings.create_mapping(  # noqa: E731
-                actor=request.user, oidc_group=obj.oidc_group, role=obj.role, ip=ip
-            )
-        run_service(self, request, call)
+            obj.pk = group_mappings.create_mapping(**fields).pk
 
     def delete_model(self, request, obj):
         group_mappings.delete_mapping(actor=request.user, mapping=obj, ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset):
+        for mapping in queryset.select_related("role"):
+            self.delete_model(request, mapping)
 
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(AuditedAdmin):
     """Groups a user belongs to (from single sign-on or set here); they scope address-book folders."""
 
     list_display = ["name", "member_count"]

@@ -20,11 +20,13 @@ class AuditAction(models.TextChoices):
     TOKEN_REVOKED = "token.revoked", "Personal token revoked"
     TOKEN_USE_FAILED = "token.use_failed", "Personal token refused"
     API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_CHANGED = "api_key.changed", "API key expiry or addresses changed"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     API_KEY_USE_FAILED = "api_key.use_failed", "API key refused"
     USER_LOGIN = "user.login", "Signed in"
     USER_LOGIN_FAILED = "user.login_failed", "Sign-in refused"
     USER_LOGOUT = "user.logout", "Signed out"
+    USER_CREATED = "user.created", "User created"
     USER_ROLE_CHANGED = "user.role_changed", "Role changed"
     USER_DISABLED = "user.disabled", "User disabled"
     USER_ENABLED = "user.enabled", "User enabled"
@@ -33,6 +35,9 @@ class AuditAction(models.TextChoices):
     GROUP_MAPPING_CHANGED = "group_mapping.changed", "Group-to-role mapping changed"
     ROLE_SAVED = "role.saved", "Role saved"
     ROLE_DELETED = "role.deleted", "Role deleted"
+    ADMIN_CREATED = "admin.created", "Created in the admin site"
+    ADMIN_CHANGED = "admin.changed", "Changed in the admin site"
+    ADMIN_DELETED = "admin.deleted", "Deleted in the admin site"
     MASTER_KEY_ROTATED = "master_key.rotated", "Master key rotated"
     CONNECTION_CREATED = "connection.created", "Connection created"
     CONNECTION_UPDATED = "connection.updated", "Connection changed"
@@ -61,6 +66,7 @@ TOKEN_AUDIT_ACTIONS = (
     AuditAction.TOKEN_REVOKED,
     AuditAction.TOKEN_USE_FAILED,
     AuditAction.API_KEY_CREATED,
+    AuditAction.API_KEY_CHANGED,
     AuditAction.API_KEY_REVOKED,
     AuditAction.API_KEY_USE_FAILED,
 )

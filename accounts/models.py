@@ -132,9 +132,13 @@ class User(AbstractBaseUser):
         return can(self, roles.Perm.ADMIN_SITE)
 
     def has_perm(self, perm, obj=None):
+        """Answer a catalog permission, or a Django admin one through ``roles.ADMIN_PERMS``."""
         from accounts.permissions import can
 
-        return can(self, perm if perm in roles.Perm.values else roles.Perm.ADMIN_SITE)
+        if perm in roles.Perm.values:
+            return can(self, perm)
+        required = roles.admin_permissions(perm)
+        return required is not None and self.is_staff and all(can(self, p) for p in required)
 
     def has_perms(self, perm_list, obj=None):
         return all(self.has_perm(perm, obj) for perm in perm_list)

@@ -8,6 +8,7 @@ from rest_framework import permissions
 
 from accounts import roles
 from accounts.choices import AuthType
+from pam.exceptions import Forbidden
 
 # A view's required_perms value meaning "any authenticated user".
 AUTHENTICATED = "authenticated"
@@ -59,6 +60,41 @@ def can(user, perm, obj=None):
     return perm in held
 
 
+def ensure_grantable(actor, permissions):
+    """Refuse to hand out ``permissions`` beyond those ``actor`` holds for this request.
+
+    Every grant passes through here: tokens and API keys (what they act with), role assignments,
+    custom roles and group-to-role mappings. So nobody grants more than they hold, and only
+    holders of every permission (admins) make admins. ``actor`` None is the command line, run
+    by whoever controls the server.
+    """
+    missing = _missing(actor, permissions)
+    if missing:
+        raise Forbidden(f"You cannot grant permissions you do not hold: {', '.join(missing)}.")
+
+
+def ensure_outranks(actor, user):
+    """Refuse to change the account of a user who holds permissions ``actor`` lacks.
+
+    Whoever may demote, disable, re-enable, delete or reset the password of a user could
+    otherwise take over an admin's account, so only those holding all of its permissions may.
+    """
+    missing = _missing(actor, user.role.permission_set)
+    if missing:
+        raise Forbidden(f"{user.username} holds permissions you do not: {', '.join(missing)}.")
+
+
+def holds_all(actor, permissions):
+    """Answer whether ``actor`` holds every one of ``permissions`` (None: the command line)."""
+    return not _missing(actor, permissions)
+
+
+def _missing(actor, permissions):
+    if actor is None:
+        return []
+    return sorted(set(permissions) - effective_permissions(actor))
+
+
 class HasRequiredPerms(permissions.BasePermission):
     """Allow a view action only if the view's ``required_perms`` names it and the user has it.
 
@@ -86,7 +122,8 @@ class InteractiveLoginOnly(permissions.BasePermission):
     """Allow only a person signed in through the browser, not an API key or a token.
 
     session-broker: personal tokens are created by signed-in users, never by API keys; PAM
-    also refuses tokens minting tokens, so a leaked token cannot outlive its own expiry.
+    also refuses tokens minting tokens (for their own user or, as an admin, for anyone), so a
+    leaked token or key cannot outlive its own expiry nor spread to other credentials.
     """
 
     message = "Personal tokens can only be created from a signed-in browser session."

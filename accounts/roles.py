@@ -39,8 +39,9 @@ class Perm(models.TextChoices):
     AUDIT_VIEW = "audit.view", "Read the audit log"
     # ssh-server-admin.txt
     SSHSERVER_MANAGE = "sshserver.manage", "Control the SSH bastion"
+    HOSTKEYS_MANAGE = "hostkeys.manage", "Edit and accept pinned target host keys"
     # Django admin at /admin/
-    ADMIN_SITE = "admin.site", "Use the admin site"
+    ADMIN_SITE = "admin.site", "Enter the admin site (each page needs its own permission)"
 
 
 VIEWER = "viewer"
@@ -87,3 +88,74 @@ DEFAULT_ROLE = VIEWER
 def builtin_permissions(role_name):
     """Return the permissions of a built-in role, or None for a custom role."""
     return BUILTIN_ROLES.get(role_name)
+
+
+# Django admin (/admin/): what each model's pages and actions require, every listed permission at
+# once. ``admin.site`` only opens /admin/ itself; an action not listed here is refused to
+# everyone, admins included. Keys are "<app_label>.<model_name>"; actions are Django's four
+# plus the custom admin actions that declare ``allowed_permissions``.
+_CRUD = ("view", "add", "change", "delete")
+
+
+def _each(actions, *perms):
+    return {action: set(perms) for action in actions}
+
+
+_CONNECTION_PARTS = _each(_CRUD, Perm.CONNECTIONS_EDIT_ANY)
+_USERS = _each(_CRUD, Perm.USERS_MANAGE)
+
+ADMIN_PERMS = {
+    "accounts.user": _USERS,
+    "accounts.role": _USERS,
+    "auth.group": _USERS,
+    "accounts.loginsession": _each(("view", "delete"), Perm.USERS_MANAGE),
+    "accounts.apikey": _each(("view", "add", "change", "revoke"), Perm.TOKENS_MANAGE_ANY),
+    "accounts.usertoken": _each(("view", "revoke"), Perm.TOKENS_MANAGE_ANY),
+    "accounts.grouprolemapping": _each(_CRUD, Perm.GROUP_MAPPINGS_MANAGE),
+    "accounts.auditevent": {"view": {Perm.AUDIT_VIEW}},
+    # The connection form edits host and stored credentials directly, without the API's rule that
+    # a changed endpoint needs its credentials re-entered: only those who may read them use it.
+    "connections.connection": {
+        "view": {Perm.CONNECTIONS_EDIT_ANY},
+        "add": {Perm.CONNECTIONS_CREATE, Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_REVEAL},
+        "change": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_REVEAL},
+        "delete": {Perm.CONNECTIONS_DELETE_ANY},
+    },
+    "connections.jumphop": {
+        **_CONNECTION_PARTS,
+        "add": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_REVEAL},
+        "change": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_REVEAL},
+    },
+    "connections.connectiontag": _CONNECTION_PARTS,
+    "connections.share": {
+        "view": {Perm.CONNECTIONS_EDIT_ANY},
+        "add": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_SHARE},
+        "change": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_SHARE},
+        "delete": {Perm.CONNECTIONS_EDIT_ANY, Perm.CONNECTIONS_SHARE},
+    },
+    "connections.connectiongroup": {
+        "view": {Perm.CONNECTIONS_EDIT_ANY},
+        "add": {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_MANAGE},
+        "change": {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_MANAGE},
+        "delete": {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_MANAGE},
+    },
+    "connections.tunnel": {"view": {Perm.SESSIONS_WATCH_ANY}, "stop": {Perm.SESSIONS_TERMINATE_ANY}},
+    "pam_sessions.session": {"view": {Perm.AUDIT_VIEW}, "terminate": {Perm.SESSIONS_TERMINATE_ANY}},
+    "pam_sessions.viewer": {"view": {Perm.SESSIONS_WATCH_ANY}},
+    "pam_sessions.node": {"view": {Perm.AUDIT_VIEW}},
+    "pam_sessions.knownhost": _each(_CRUD, Perm.HOSTKEYS_MANAGE),
+    "pam_sessions.hostkeysighting": _each(("view", "delete", "accept"), Perm.HOSTKEYS_MANAGE),
+    "recordings.recording": {
+        "view": {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW},
+        "delete": {Perm.RECORDINGS_DELETE},
+    },
+}
+
+
+def admin_permissions(django_perm):
+    """Return the catalog permissions a Django admin permission (``"accounts.add_apikey"``)
+    requires, or None when no one may have it."""
+    app_label, _, codename = django_perm.partition(".")
+    action, _, model_name = codename.partition("_")
+    required = ADMIN_PERMS.get(f"{app_label}.{model_name}", {}).get(action)
+    return frozenset(required) if required else None

@@ -60,6 +60,7 @@ def tokens(request):
         {
             "roles": _assignable_roles(request.user),
             "can_manage": can(request.user, Perm.TOKENS_MANAGE_OWN),
+            "max_lifetime_days": settings.TOKEN_MAX_LIFETIME_DAYS,
         },
     )
 

@@ -2,9 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
+from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
-from accounts.services.audit import record_event
 from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
 from connections.services.connections import moved_secrets
 from connections.services.tunnels import stop_tunnels
@@ -77,7 +77,7 @@ class ShareInline(admin.TabularInline):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(AuditedAdmin):
     """Connections; password and private key are write-only fields (blank keeps the stored one)."""
 
     form = TargetForm
@@ -95,18 +95,19 @@ class ConnectionAdmin(admin.ModelAdmin):
         ("Health", {"fields": ["health_status", "health_latency_ms", "health_checked_at", "health_error", "created_at", "updated_at"]}),
     ]
 
+    # Audited like the API's changes, with inline (jump host, share, tag) changes in the details.
+    audit_actions = {
+        "created": AuditAction.CONNECTION_CREATED,
+        "changed": AuditAction.CONNECTION_UPDATED,
+        "deleted": AuditAction.CONNECTION_DELETED,
+    }
+
+    def audit_name(self, obj):
+        return f"{obj.pk} {obj.name}"
+
     def save_model(self, request, obj, form, change):
         drop_moved_secrets(request, form)
         super().save_model(request, obj, form, change)
-        action = AuditAction.CONNECTION_UPDATED if change else AuditAction.CONNECTION_CREATED
-        record_event(
-            action=action,
-            user=request.user,
-            object_type="connection",
-            object_name=f"{obj.pk} {obj.name}",
-            ip=client_ip(request),
-            details="in the admin site: " + ", ".join(form.changed_data),
-        )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is JumpHop:
@@ -115,21 +116,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                     drop_moved_secrets(request, hop_form)
         super().save_formset(request, form, formset, change)
 
-    def delete_model(self, request, obj):
-        name = f"{obj.pk} {obj.name}"
-        super().delete_model(request, obj)
-        record_event(
-            action=AuditAction.CONNECTION_DELETED,
-            user=request.user,
-            object_type="connection",
-            object_name=name,
-            ip=client_ip(request),
-            details="in the admin site",
-        )
-
 
 @admin.register(ConnectionGroup)
-class ConnectionGroupAdmin(admin.ModelAdmin):
+class ConnectionGroupAdmin(AuditedAdmin):
     list_display = ["name", "scope", "owner", "parent", "connection_count", "sort_order"]
     list_filter = ["scope", "allowed_groups"]
     search_fields = ["id", "name", "description", "owner__username"]
@@ -146,7 +135,7 @@ class ConnectionGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(Share)
-class ShareAdmin(admin.ModelAdmin):
+class ShareAdmin(AuditedAdmin):
     list_display = ["id", "connection", "user", "role", "created_at", "created_by"]
     list_filter = ["role"]
     search_fields = ["id", "connection__name", "user__email"]
@@ -155,7 +144,7 @@ class ShareAdmin(admin.ModelAdmin):
 
 
 @admin.register(JumpHop)
-class JumpHopAdmin(admin.ModelAdmin):
+class JumpHopAdmin(AuditedAdmin):
     list_display = ["connection", "position", "host", "port", "username"]
     search_fields = ["connection__name", "host", "username"]
     list_filter = ["port"]
@@ -169,7 +158,7 @@ class JumpHopAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConnectionTag)
-class ConnectionTagAdmin(admin.ModelAdmin):
+class ConnectionTagAdmin(AuditedAdmin):
     list_display = ["name", "connection"]
     search_fields = ["name", "connection__name"]
     list_filter = ["name"]
@@ -178,7 +167,7 @@ class ConnectionTagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tunnel)
-class TunnelAdmin(admin.ModelAdmin):
+class TunnelAdmin(ServiceAdmin):
     """Tunnel states as their workers report them: read-only, but stoppable."""
 
     list_display = ["connection", "local_port", "remote_host", "remote_port", "state", "node", "started_by", "updated_at"]
@@ -188,10 +177,9 @@ class TunnelAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Tunnel._meta.fields]
     actions = ["stop"]
 
-    def has_add_permission(self, request):
-        return False
+    has_stop_permission = action_permission("stop")
 
-    @admin.action(description="Stop the tunnels of the selected tunnels' connections")
+    @admin.action(description="Stop the tunnels of the selected tunnels' connections", permissions=["stop"])
     def stop(self, request, queryset):
         stopped = 0
         for connection in Connection.objects.filter(pk__in=queryset.values("connection_id")):

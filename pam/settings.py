@@ -275,6 +275,10 @@ AUTHENTICATION_BACKENDS = [
 
 # API keys and user tokens: how often last_used_at may be written for one token (seconds).
 TOKEN_LAST_USED_RESOLUTION = 60
+# Every API key and personal token expires within this many days (the default expiry, too).
+TOKEN_MAX_LIFETIME_DAYS = env_int("PAM_TOKEN_MAX_LIFETIME_DAYS", 90)
+if TOKEN_MAX_LIFETIME_DAYS < 1:
+    raise ImproperlyConfigured("PAM_TOKEN_MAX_LIFETIME_DAYS must be at least 1.")
 
 # --- Targets ----------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
 from pam.exceptions import ServiceError
 from sessions.models import HostKeySighting, KnownHost, Node, Session, Viewer
@@ -11,7 +12,7 @@ from sessions.services.sessions import terminate_session
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ServiceAdmin):
     """The session trail; credentials (``secrets``) are never shown."""
 
     list_display = ["id", "session_type", "owner", "host", "port", "username", "status", "created_at", "ended_at"]
@@ -22,11 +23,9 @@ class SessionAdmin(admin.ModelAdmin):
     exclude = ["secrets", "share_digest"]
     readonly_fields = [f.name for f in Session._meta.fields if f.name not in ("secrets", "share_digest")]
     actions = ["terminate"]
+    has_terminate_permission = action_permission("terminate")
 
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Terminate selected live sessions")
+    @admin.action(description="Terminate selected live sessions", permissions=["terminate"])
     def terminate(self, request, queryset):
         for session in queryset:
             if session.is_live:
@@ -52,7 +51,7 @@ def _sightings_link(known, text):
 
 
 @admin.register(KnownHost)
-class KnownHostAdmin(admin.ModelAdmin):
+class KnownHostAdmin(AuditedAdmin):
     """Pinned host keys, one per route; the differing keys met on a route wait below it."""
 
     list_display = [
@@ -82,7 +81,7 @@ class KnownHostAdmin(admin.ModelAdmin):
 
 
 @admin.register(HostKeySighting)
-class HostKeySightingAdmin(admin.ModelAdmin):
+class HostKeySightingAdmin(ServiceAdmin):
     """Differing host keys, all of them side by side; an admin accepts exactly one per route."""
 
     list_display = [
@@ -95,6 +94,7 @@ class HostKeySightingAdmin(admin.ModelAdmin):
         "known_host", "key_type", "public_key", "fingerprint", "seen_by", "first_seen", "last_seen", "times"
     ]
     actions = ["accept"]
+    has_accept_permission = action_permission("accept")
 
     def has_add_permission(self, request):
         return False
@@ -107,7 +107,7 @@ class HostKeySightingAdmin(admin.ModelAdmin):
     def pinned_fingerprint(self, sighting):
         return sighting.known_host.fingerprint
 
-    @admin.action(description="Accept the selected key as the route's pinned key")
+    @admin.action(description="Accept the selected key as the route's pinned key", permissions=["accept"])
     def accept(self, request, queryset):
         chosen = list(queryset)
         if len({s.known_host_id for s in chosen}) != len(chosen):
@@ -123,14 +123,14 @@ class HostKeySightingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(ServiceAdmin):
     list_display = ["id", "hostname", "pid", "started_at", "seen_at"]
     search_fields = ["id", "hostname"]
     list_filter = ["hostname"]
 
 
 @admin.register(Viewer)
-class ViewerAdmin(admin.ModelAdmin):
+class ViewerAdmin(ServiceAdmin):
     list_display = ["session", "user", "access", "node", "client_ip", "joined_at"]
     list_filter = ["access"]
     search_fields = ["user__email", "session__id", "client_ip"]

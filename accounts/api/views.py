@@ -140,7 +140,17 @@ class UserViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response({"email": user.email, "web_sessions_ended": ended})
 
 
-class MyTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class InteractiveCreateMixin:
+    """Creating a token needs an interactive login: no API key or token mints tokens, for
+    its own user or (through /api/admin/user-tokens) for anyone else."""
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [HasRequiredPerms(), InteractiveLoginOnly()]
+        return super().get_permissions()
+
+
+class MyTokenViewSet(InteractiveCreateMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.UserTokenSerializer
     required_perms = {
         "list": Perm.TOKENS_VIEW_OWN,
@@ -152,11 +162,6 @@ class MyTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return UserToken.objects.none()
         return UserToken.objects.live().filter(user=self.request.user).select_related("user")
-
-    def get_permissions(self):
-        if self.action == "create":
-            return [HasRequiredPerms(), InteractiveLoginOnly()]
-        return super().get_permissions()
 
     @extend_schema(request=s.TokenCreateSerializer, responses={201: s.CreatedTokenSerializer})
     def create(self, request):
@@ -173,7 +178,7 @@ class MyTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class UserTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class UserTokenViewSet(InteractiveCreateMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = UserToken.objects.live().select_related("user")
     serializer_class = s.UserTokenSerializer
     required_perms = {

@@ -3,12 +3,16 @@
 When a user's groups map to several roles, the highest wins: the role granting the most
 permissions (the built-in ladder grows monotonically, so admin > poweruser > operator > viewer),
 ties broken by name so the outcome never depends on ordering.
+
+A mapping grants its role to every member of the group at their next sign-on, so whoever creates,
+changes or deletes one must hold every permission of the roles involved.
 """
 
 from django.db import IntegrityError, transaction
 
 from accounts.choices import AuditAction
 from accounts.models import GroupRoleMapping
+from accounts.permissions import ensure_grantable
 from accounts.services.audit import record_event
 from pam.exceptions import Conflict
 
@@ -35,6 +39,8 @@ def _audit(actor, mapping, ip, verb):
 
 
 def create_mapping(*, actor, oidc_group, role, ip=None):
+    """Map ``oidc_group`` to ``role``."""
+    ensure_grantable(actor, role.permission_set)
     try:
         with transaction.atomic():
             mapping = GroupRoleMapping.objects.create(oidc_group=oidc_group, role=role)
@@ -45,6 +51,9 @@ def create_mapping(*, actor, oidc_group, role, ip=None):
 
 
 def update_mapping(*, actor, mapping, oidc_group, role, ip=None):
+    """Change a mapping's group or role."""
+    stored = GroupRoleMapping.objects.select_related("role").get(pk=mapping.pk)
+    ensure_grantable(actor, role.permission_set | stored.role.permission_set)
     try:
         with transaction.atomic():
             mapping.oidc_group, mapping.role = oidc_group, role
@@ -56,6 +65,8 @@ def update_mapping(*, actor, mapping, oidc_group, role, ip=None):
 
 
 def delete_mapping(*, actor, mapping, ip=None):
+    """Delete a mapping; its members keep their role until their next sign-on."""
+    ensure_grantable(actor, mapping.role.permission_set)
     with transaction.atomic():
         _audit(actor, mapping, ip, "deleted")
         mapping.delete()

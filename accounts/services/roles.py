@@ -1,9 +1,14 @@
-"""Custom roles: named sets of permissions that admins create beside the built-in ladder."""
+"""Custom roles: named sets of permissions that admins create beside the built-in ladder.
+
+A role is a grant to everyone who has it, so whoever saves or deletes one must hold every
+permission it has had and will have (accounts.permissions.ensure_grantable).
+"""
 
 from django.db import transaction
 
 from accounts.choices import AuditAction
 from accounts.models import Role
+from accounts.permissions import ensure_grantable
 from accounts.roles import Perm
 from accounts.services.audit import record_event
 from pam.exceptions import Conflict, InvalidInput
@@ -17,6 +22,8 @@ def save_role(*, role, actor, ip=None):
     if unknown:
         raise InvalidInput(f"Unknown permissions: {', '.join(unknown)}.", field="permissions")
     role.permissions = sorted(set(role.permissions))
+    stored = Role.objects.filter(pk=role.pk).first()
+    ensure_grantable(actor, set(role.permissions) | (stored.permission_set if stored else set()))
     with transaction.atomic():
         role.save()
         record_event(
@@ -34,6 +41,7 @@ def delete_role(*, role, actor, ip=None):
     """Delete a custom role that no user or token refers to."""
     if role.builtin:
         raise InvalidInput("Built-in roles cannot be deleted.")
+    ensure_grantable(actor, role.permission_set)
     if role.users.exists() or role.capped_tokens.live().exists() or role.group_mappings.exists():
         raise Conflict(f"Role {role.name!r} is still assigned; reassign its users, tokens and group mappings first.")
     with transaction.atomic():

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.models import ApiKey, UserToken, api_key_name_validator
+from accounts.permissions import ensure_grantable
 from accounts.services.audit import record_event
 from pam.exceptions import Conflict, InvalidInput
 
@@ -33,9 +34,24 @@ def digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _future(expires_at):
-    if expires_at is not None and expires_at <= timezone.now():
+def token_expiry(expires_at):
+    """Return the expiry a token gets: the one asked for, or else the longest allowed.
+
+    Every token and API key expires within TOKEN_MAX_LIFETIME_DAYS, so a leaked one cannot be
+    used forever; an expiry in the past or beyond that limit is refused.
+    """
+    now = timezone.now()
+    latest = now + timedelta(days=settings.TOKEN_MAX_LIFETIME_DAYS)
+    if expires_at is None:
+        return latest
+    if expires_at <= now:
         raise InvalidInput("expires_at must be in the future.", field="expires_at")
+    if expires_at > latest:
+        raise InvalidInput(
+            f"expires_at may be at most {settings.TOKEN_MAX_LIFETIME_DAYS} days ahead "
+            f"(until {latest:%Y-%m-%d %H:%M} UTC).",
+            field="expires_at",
+        )
     return expires_at
 
 
@@ -60,13 +76,18 @@ def ip_allowed(ip, allowed):
 
 
 def issue_api_key(*, name, user, actor=None, expires_at=None, allowed_ips=(), ip=None):
-    """Create an API key acting as ``user``; return ``(key, "name:secret")``."""
+    """Create an API key acting as ``user``; return ``(key, "name:secret")``.
+
+    The key acts with all of ``user``'s permissions, so ``actor`` must hold them all.
+    """
     try:
         api_key_name_validator(name)
     except Exception as exc:  # django ValidationError: one message, phrased for the caller
         raise InvalidInput(exc.messages[0], field="name") from None
     if not user.is_active:
         raise InvalidInput("The user is disabled.", field="user")
+    ensure_grantable(actor, user.role.permission_set)
+    expires_at = token_expiry(expires_at)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     try:
         with transaction.atomic():
@@ -74,7 +95,7 @@ def issue_api_key(*, name, user, actor=None, expires_at=None, allowed_ips=(), ip
                 name=name,
                 user=user,
                 digest=digest(secret),
-                expires_at=_future(expires_at),
+                expires_at=expires_at,
                 allowed_ips=parse_allowed_ips(allowed_ips),
                 created_by=actor,
             )
@@ -91,6 +112,25 @@ def issue_api_key(*, name, user, actor=None, expires_at=None, allowed_ips=(), ip
     return key, f"{name}:{secret}"
 
 
+def update_api_key(*, api_key, actor, expires_at=None, allowed_ips=(), ip=None):
+    """Change an API key's expiry and address allow-list; extending a key is granting it anew."""
+    ensure_grantable(actor, api_key.user.role.permission_set)
+    api_key.expires_at = token_expiry(expires_at)
+    api_key.allowed_ips = parse_allowed_ips(allowed_ips)
+    with transaction.atomic():
+        api_key.save(update_fields=["expires_at", "allowed_ips"])
+        record_event(
+            action=AuditAction.API_KEY_CHANGED,
+            user=api_key.user,
+            object_type="api_key",
+            object_name=api_key.name,
+            ip=ip,
+            details=f"{_by(actor, api_key.user, 'changed')}; expires {api_key.expires_at:%Y-%m-%d %H:%M}, "
+            f"addresses: {', '.join(api_key.allowed_ips) or 'any'}",
+        )
+    return api_key
+
+
 def revoke_api_key(*, api_key, actor=None, ip=None):
     """Revoke an API key at once; revoking twice is harmless."""
     _revoke(api_key, AuditAction.API_KEY_REVOKED, "api_key", actor, ip)
@@ -100,7 +140,8 @@ def issue_user_token(*, user, name, actor, max_role=None, expires_at=None, ip=No
     """Create a personal token for ``user``; return ``(token, plaintext)``.
 
     session-broker: names are 1-100 characters and unique per user; ``max_role`` may not
-    exceed the user's current role.
+    exceed the user's current role. The token acts with the user's permissions (capped by
+    ``max_role``), so ``actor`` must hold them all.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > TOKEN_NAME_MAX:
         raise InvalidInput(f"name must be 1-{TOKEN_NAME_MAX} characters.", field="name")
@@ -112,6 +153,9 @@ def issue_user_token(*, user, name, actor, max_role=None, expires_at=None, ip=No
         raise InvalidInput(
             f"max_role {max_role.name!r} exceeds the user's role {user.role_id!r}.", field="max_role"
         )
+    granted = user.role.permission_set
+    ensure_grantable(actor, granted & max_role.permission_set if max_role is not None else granted)
+    expires_at = token_expiry(expires_at)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     plaintext = UserToken.PREFIX + secret
     try:
@@ -122,7 +166,7 @@ def issue_user_token(*, user, name, actor, max_role=None, expires_at=None, ip=No
                 digest=digest(plaintext),
                 hint=plaintext[: len(UserToken.PREFIX) + 6],
                 max_role=max_role,
-                expires_at=_future(expires_at),
+                expires_at=expires_at,
                 created_by=actor,
             )
             record_event(

@@ -1,7 +1,9 @@
 """User administration: roles, disabling, deletion and forced logout.
 
 An installation must keep at least one active admin, so no operation here may demote, disable
-or delete the last one; and admins may not disable or delete their own account.
+or delete the last one; and admins may not disable or delete their own account. Nobody gives a
+role granting more than they hold, nor changes the account of someone holding more than they do
+(accounts.permissions.ensure_grantable, ensure_outranks): only admins make or unmake admins.
 """
 
 from django.db import transaction
@@ -9,6 +11,7 @@ from django.db import transaction
 from accounts import roles
 from accounts.choices import AuditAction
 from accounts.models import LoginSession, User
+from accounts.permissions import ensure_grantable, ensure_outranks
 from accounts.services.audit import record_event
 from accounts.signals import access_revoked
 from pam.exceptions import Conflict, InvalidInput
@@ -31,12 +34,30 @@ def _ensure_not_self(user, actor, verb):
         raise InvalidInput(f"You cannot {verb} your own account.")
 
 
+def create_user(*, user, actor, ip=None):
+    """Save a new local ``user`` (built by a form, password already set) with its role."""
+    ensure_grantable(actor, user.role.permission_set)
+    with transaction.atomic():
+        user.save()
+        record_event(
+            action=AuditAction.USER_CREATED,
+            user=actor,
+            object_type="user",
+            object_name=user.email,
+            ip=ip,
+            details=f"role {user.role_id}",
+        )
+    return user
+
+
 def set_user_role(*, user, role, actor, ip=None):
     """Give ``user`` the role ``role`` (a Role); their next request already runs under it."""
     if user.role_id == role.pk:
         return user
+    ensure_grantable(actor, role.permission_set)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        ensure_outranks(actor, user)
         if role.pk != roles.ADMIN:
             _ensure_not_last_admin(user)
         previous = user.role_id
@@ -58,6 +79,7 @@ def disable_user(*, user, actor, ip=None):
     _ensure_not_self(user, actor, "disable")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        ensure_outranks(actor, user)
         if not user.is_active:
             return user
         _ensure_not_last_admin(user)
@@ -77,7 +99,8 @@ def disable_user(*, user, actor, ip=None):
 
 
 def enable_user(*, user, actor, ip=None):
-    """Re-enable a disabled user."""
+    """Re-enable a disabled user: giving their role back, so only those who hold it may."""
+    ensure_outranks(actor, user)
     with transaction.atomic():
         updated = User.objects.filter(pk=user.pk, is_active=False).update(is_active=True)
         if updated:
@@ -101,6 +124,7 @@ def delete_user(*, user, actor, ip=None):
     _ensure_not_self(user, actor, "delete")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        ensure_outranks(actor, user)
         _ensure_not_last_admin(user)
         if user.sessions.exists():
             raise Conflict("This user has sessions in the audit trail; disable the account instead.")
@@ -117,6 +141,7 @@ def delete_user(*, user, actor, ip=None):
 
 def end_user_logins(*, user, actor, ip=None):
     """Force-logout ``user`` from every browser; return how many logins were ended."""
+    ensure_outranks(actor, user)
     with transaction.atomic():
         ended = LoginSession.objects.filter(user=user).delete()[0]
         record_event(
@@ -129,3 +154,19 @@ def end_user_logins(*, user, actor, ip=None):
         )
         _revoke_after_commit(user, actor, ip)
     return ended
+
+
+def end_login(*, login, actor, ip=None):
+    """Sign one browser out (a LoginSession row); the user's live sessions go on."""
+    if login.user is not None:
+        ensure_outranks(actor, login.user)
+    with transaction.atomic():
+        login.delete()
+        record_event(
+            action=AuditAction.USER_FORCE_LOGOUT,
+            user=actor,
+            object_type="user",
+            object_name=login.user.email if login.user else "",
+            ip=ip,
+            details="1 web login ended",
+        )
