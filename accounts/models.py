@@ -262,8 +262,12 @@ class AuditEvent(models.Model):
 
 
 class LoginSession(AbstractBaseSession):
-    """A browser login, stored with its user so an admin can end all of a user's logins."""
+    """A browser login, stored with its user so an admin can end all of a user's logins.
 
+    ``session_key`` is the SHA-256 of the cookie's key (accounts.session_store), never the key.
+    """
+
+    session_key = models.CharField("session key digest", max_length=64, primary_key=True)
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.CASCADE, related_name="login_sessions"
     )
