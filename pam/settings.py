@@ -258,6 +258,9 @@ OIDC_NAME_CLAIM = env_str("PAM_OIDC_NAME_CLAIM", "name")
 OIDC_USERNAME_CLAIM = env_str("PAM_OIDC_USERNAME_CLAIM", "preferred_username")
 # Role of a user whose groups map to no role; "none" refuses such users.
 OIDC_DEFAULT_ROLE = env_str("PAM_OIDC_DEFAULT_ROLE", "viewer")
+# Link a first sign-on to the existing account with the same email, only when the provider says
+# email_verified; off: single sign-on never takes over a local account.
+OIDC_LINK_BY_EMAIL = env_bool("PAM_OIDC_LINK_BY_EMAIL", True)
 OIDC_VERIFY_SSL = env_bool("PAM_OIDC_VERIFY_TLS", True)
 OIDC_TIMEOUT = env_int("PAM_OIDC_TIMEOUT", 10)
 OIDC_USE_PKCE = True
