@@ -53,8 +53,15 @@ def _resolve(path):
     return path if path.is_absolute() else BASE_DIR / path
 
 
+# What PAM writes is the service user's alone (files 0600, folders 0700) from the moment it
+# exists, whichever code creates it: SQLite (the database, its -wal and -shm), kombu's file broker,
+# Django's file cache, recordings, host keys, the master key. Only a process umask reaches all of
+# them; every process (daphne, celery, manage.py) loads this module first.
+os.umask(0o077)
 DATA_DIR = _resolve(env_str("PAM_DATA_DIR", "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    DATA_DIR.chmod(0o700)  # a data directory made before this rule (or by hand) is closed too
 RECORDINGS_DIR = DATA_DIR / "recordings"
 HOST_KEYS_DIR = DATA_DIR / "host-keys"
 
