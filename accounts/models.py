@@ -253,12 +253,24 @@ class AuditEvent(models.Model):
     object_name = models.CharField(max_length=200, blank=True)
     ip_addr = models.GenericIPAddressField(null=True, blank=True)
     details = models.TextField(blank=True)
+    # Failures an attacker can repeat at will are one row per window (accounts.services.audit):
+    # how many times it happened, and when last.
+    repeats = models.PositiveIntegerField(default=1, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.user_email}"
+
+    @property
+    def summary(self):
+        """The details, saying how often a summarised event happened."""
+        if self.repeats <= 1:
+            return self.details
+        times = f"{self.repeats} times, last at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.details} ({times})" if self.details else times
 
 
 class LoginSession(AbstractBaseSession):
