@@ -315,6 +315,8 @@ TOKEN_LAST_USED_RESOLUTION = 60
 LOGIN_FAILURE_LIMIT = env_int("PAM_LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT = timedelta(minutes=env_int("PAM_LOGIN_LOCKOUT_MINUTES", 15))
 LOGIN_LOCKOUT_MAX = timedelta(hours=24)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT <= timedelta(0):
+    raise ImproperlyConfigured("PAM_LOGIN_FAILURE_LIMIT and PAM_LOGIN_LOCKOUT_MINUTES must be at least 1")
 # Refused API keys and personal tokens per client address ("N/s", "N/min", "N/hour"): past it,
 # token authentication from that address answers 429 until the oldest failure leaves the window.
 TOKEN_FAILURE_RATE = env_str("PAM_TOKEN_FAILURE_RATE", "20/min")

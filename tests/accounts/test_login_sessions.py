@@ -1,9 +1,13 @@
 """Browser logins are stored by digest: reading the session table gives no usable cookie."""
 
 import hashlib
+import importlib
+from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.utils import timezone
 from django.test import Client
 
 from accounts.models import LoginSession
@@ -49,3 +53,18 @@ def test_logout_removes_the_stored_login():
     client = signed_in(user)
     assert client.post("/logout").status_code == 302
     assert not LoginSession.objects.filter(user=user).exists()
+
+
+def test_logins_made_before_the_upgrade_are_hashed_in_place_and_keep_working():
+    user = make_user("operator")
+    cookie = "k" * 32
+    data = {"_auth_user_id": str(user.pk), "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": user.get_session_auth_hash()}
+    LoginSession.objects.create(session_key=cookie, session_data=LoginSession.get_session_store_class()().encode(data),
+                                expire_date=timezone.now() + timedelta(hours=1), user=user)
+    migration = importlib.import_module("accounts.migrations.0003_login_session_key_digest")
+    migration.hash_existing_keys(apps, None)
+    assert list(LoginSession.objects.values_list("session_key", flat=True)) == [hashlib.sha256(cookie.encode()).hexdigest()]
+    browser = Client()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert browser.get("/api/me").json()["email"] == user.email
