@@ -2,9 +2,11 @@
 
 import time
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import requests
+from django.core.management import call_command
 from django.test import Client
 
 from accounts.choices import AuditAction
@@ -137,3 +139,12 @@ def test_web_nodes_share_the_failure_counts():
             assert _browser_login((first, second)[n % 2], user.username, f"guess-{n}").status_code == 200
         assert _browser_login(second, user.username, "guess-5").status_code == 429  # the fifth
         assert _browser_login(first, user.username, PASSWORD).status_code == 429
+
+
+def test_an_admin_lifts_a_lockout_from_the_command_line():
+    user = make_user("admin")
+    for n in range(5):
+        attempt(Client(REMOTE_ADDR=f"127.0.2.{n + 1}"), user.username, f"guess-{n}")
+    assert attempt(Client(REMOTE_ADDR="127.0.2.99"), user.username, PASSWORD).status_code == 429
+    call_command("axes_reset_username", user.username, stdout=StringIO())
+    assert attempt(Client(REMOTE_ADDR="127.0.2.99"), user.username, PASSWORD).status_code == 302
