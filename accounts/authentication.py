@@ -29,7 +29,8 @@ class AuthContext:
 
 def client_ip(request):
     """Return the client's address, believing X-Forwarded-For only from a trusted proxy."""
-    return _believed_address(request.META.get("REMOTE_ADDR") or None, request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    meta = request.META
+    return _believed_address(meta.get("REMOTE_ADDR") or None, meta.get("HTTP_X_FORWARDED_FOR", ""))
 
 
 def scope_client_ip(scope):
@@ -139,7 +140,8 @@ class WebsocketTokenMiddleware:
 
         raw = websocket_token(scope)
         if raw:
-            scope = dict(scope, user=await database_sync_to_async(_websocket_user)(raw, scope_client_ip(scope)))
+            user = await database_sync_to_async(_websocket_user)(raw, scope_client_ip(scope))
+            scope = dict(scope, user=user)
         return await self.inner(scope, receive, send)
 
 

@@ -210,7 +210,8 @@ class Backend(oidc_auth.OIDCAuthenticationBackend):
                     object_type="user",
                     object_name=user.email,
                     ip=ip,
-                    details=f"kept {user.role_id}, not {role.pk} (group mappings at sign-on): the last active admin",
+                    details=f"kept {user.role_id}, not {role.pk} (group mappings at sign-on): "
+                    "the last active admin",
                 )
         return user
 

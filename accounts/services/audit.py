@@ -23,7 +23,9 @@ def record_event(*, action, user=None, email="", object_type="", object_name="",
     )
 
 
-def record_repeated_event(*, action, user=None, email="", object_type="", object_name="", ip=None, details=""):
+def record_repeated_event(
+    *, action, user=None, email="", object_type="", object_name="", ip=None, details=""
+):
     """Write an event an attacker can repeat at will (a wrong password, a bad token) once per
     AUDIT_REPEAT_WINDOW: the same event again within the window adds to that row's ``repeats``.
 
@@ -38,8 +40,8 @@ def record_repeated_event(*, action, user=None, email="", object_type="", object
     cache = caches["throttle"]
     event_id = cache.get(key)
     if event_id is not None:
-        counted = AuditEvent.objects.filter(pk=event_id).update(repeats=F("repeats") + 1, last_seen_at=timezone.now())
-        if counted:
+        repeat = AuditEvent.objects.filter(pk=event_id)
+        if repeat.update(repeats=F("repeats") + 1, last_seen_at=timezone.now()):
             return None
     event = record_event(**fields)
     cache.set(key, event.pk, settings.AUDIT_REPEAT_WINDOW)

@@ -190,7 +190,7 @@ def authenticate_token(raw, *, ip=None):
             action=AuditAction.TOKEN_THROTTLED,
             object_type="client",
             ip=ip,
-            details=f"tokens refused unchecked: more than {settings.TOKEN_FAILURE_RATE} refused from this address",
+            details=f"tokens refused unchecked: over {settings.TOKEN_FAILURE_RATE} refused from this address",
         )
         raise TokenThrottled(throttle.wait())
     if raw.startswith(UserToken.PREFIX):

@@ -111,20 +111,23 @@ def test_forged_forwarded_for_does_not_escape_the_address_lockout(settings):
     attacker = Client(REMOTE_ADDR="127.0.0.28")
     for n in range(5):
         attempt(attacker, make_user("viewer").username, "x", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
-    assert attempt(attacker, make_user("viewer").username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.99").status_code == 429
+    response = attempt(attacker, make_user("viewer").username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.99")
+    assert response.status_code == 429
     # Behind the trusted proxy, each forwarded client is counted on its own.
     proxy = Client(REMOTE_ADDR="127.0.0.1")
     for n in range(5):
         attempt(proxy, make_user("viewer").username, "x", HTTP_X_FORWARDED_FOR="198.51.100.7")
-    assert attempt(proxy, make_user("viewer").username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 302
+    response = attempt(proxy, make_user("viewer").username, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert response.status_code == 302
 
 
 def _browser_login(base, username, password):
     browser = requests.Session()
     browser.get(f"{base}/login", timeout=10)
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
     return browser.post(
         f"{base}/login",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        data=form,
         headers={"Referer": f"{base}/login"},
         allow_redirects=False,
         timeout=10,

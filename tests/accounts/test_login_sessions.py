@@ -60,11 +60,14 @@ def test_logins_made_before_the_upgrade_are_hashed_in_place_and_keep_working():
     cookie = "k" * 32
     data = {"_auth_user_id": str(user.pk), "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
             "_auth_user_hash": user.get_session_auth_hash()}
-    LoginSession.objects.create(session_key=cookie, session_data=LoginSession.get_session_store_class()().encode(data),
-                                expire_date=timezone.now() + timedelta(hours=1), user=user)
+    encoded = LoginSession.get_session_store_class()().encode(data)
+    LoginSession.objects.create(
+        session_key=cookie, session_data=encoded, expire_date=timezone.now() + timedelta(hours=1), user=user
+    )
     migration = importlib.import_module("accounts.migrations.0003_login_session_key_digest")
     migration.hash_existing_keys(apps, None)
-    assert list(LoginSession.objects.values_list("session_key", flat=True)) == [hashlib.sha256(cookie.encode()).hexdigest()]
+    stored = list(LoginSession.objects.values_list("session_key", flat=True))
+    assert stored == [hashlib.sha256(cookie.encode()).hexdigest()]
     browser = Client()
     browser.cookies[settings.SESSION_COOKIE_NAME] = cookie
     assert browser.get("/api/me").json()["email"] == user.email

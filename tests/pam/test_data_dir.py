@@ -34,7 +34,13 @@ def test_first_start_leaves_nothing_readable_by_group_or_others(tmp_path):
     env.update({"DJANGO_SETTINGS_MODULE": "pam.settings", "PAM_DATA_DIR": str(data_dir)})
     # The operator's shell is permissive; the product must not rely on it.
     result = subprocess.run(
-        [sys.executable, "-c", FIRST_START], cwd=ROOT, env=env, umask=0o022, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", FIRST_START],
+        cwd=ROOT,
+        env=env,
+        umask=0o022,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     created = [data_dir, *data_dir.rglob("*")]
@@ -54,5 +60,6 @@ def test_an_existing_data_dir_is_closed_at_start(tmp_path):
     data_dir.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAM_") and k != "DJANGO_SETTINGS_MODULE"}
     env.update({"DJANGO_SETTINGS_MODULE": "pam.settings", "PAM_DATA_DIR": str(data_dir)})
-    subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env, check=True, timeout=60)
+    start = [sys.executable, "-c", "import django; django.setup()"]
+    subprocess.run(start, cwd=ROOT, env=env, check=True, timeout=60)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
