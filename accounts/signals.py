@@ -48,5 +48,5 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
         object_type="user",
         object_name=str(username or ""),
         ip=ip_address,
-        details=f"more than {settings.LOGIN_FAILURE_LIMIT} failed sign-ins: refused until the lockout ends",
+        details=f"{settings.LOGIN_FAILURE_LIMIT} or more failed sign-ins: refused until the lockout ends",
     )
