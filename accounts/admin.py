@@ -266,11 +266,11 @@ class UserTokenAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "action", "user_email", "object_type", "object_name", "ip_addr"]
+    list_display = ["created_at", "action", "user_email", "object_type", "object_name", "ip_addr", "repeats"]
     list_filter = ["action", "object_type"]
     search_fields = ["user_email", "object_name", "ip_addr", "details"]
     date_hierarchy = "created_at"
-    fields = [*list_display, "details"]
+    fields = [*list_display, "last_seen_at", "details"]
 
     def has_delete_permission(self, request, obj=None):
         return False

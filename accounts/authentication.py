@@ -15,7 +15,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.choices import AuthType
 from accounts.models import UserToken
-from accounts.services.tokens import TokenRefused, authenticate_token
+from accounts.services.tokens import TokenRefused, TokenThrottled, authenticate_token
 
 TOKEN_SCHEMES = ("bearer", "token")
 OIDC_BACKEND = "accounts.oidc.Backend"
@@ -29,8 +29,17 @@ class AuthContext:
 
 def client_ip(request):
     """Return the client's address, believing X-Forwarded-For only from a trusted proxy."""
-    remote = request.META.get("REMOTE_ADDR") or None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    meta = request.META
+    return _believed_address(meta.get("REMOTE_ADDR") or None, meta.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def scope_client_ip(scope):
+    """``client_ip`` for a websocket handshake."""
+    client = scope.get("client") or [None]
+    return _believed_address(client[0], _header(scope, b"x-forwarded-for"))
+
+
+def _believed_address(remote, forwarded):
     if remote and forwarded and remote in settings.TRUSTED_PROXIES:
         candidate = forwarded.split(",")[-1].strip()
         try:
@@ -63,6 +72,8 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         try:
             credential = authenticate_token(raw, ip=client_ip(request))
+        except TokenThrottled as exc:
+            raise exceptions.Throttled(wait=exc.wait, detail=str(exc)) from None
         except TokenRefused as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from None
         user = credential.user
@@ -129,8 +140,8 @@ class WebsocketTokenMiddleware:
 
         raw = websocket_token(scope)
         if raw:
-            client = scope.get("client") or [None]
-            scope = dict(scope, user=await database_sync_to_async(_websocket_user)(raw, client[0]))
+            user = await database_sync_to_async(_websocket_user)(raw, scope_client_ip(scope))
+            scope = dict(scope, user=user)
         return await self.inner(scope, receive, send)
 
 

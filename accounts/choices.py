@@ -19,12 +19,14 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATED = "token.created", "Personal token created"
     TOKEN_REVOKED = "token.revoked", "Personal token revoked"
     TOKEN_USE_FAILED = "token.use_failed", "Personal token refused"
+    TOKEN_THROTTLED = "token.throttled", "Token use throttled after repeated refusals"
     API_KEY_CREATED = "api_key.created", "API key created"
     API_KEY_CHANGED = "api_key.changed", "API key expiry or addresses changed"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     API_KEY_USE_FAILED = "api_key.use_failed", "API key refused"
     USER_LOGIN = "user.login", "Signed in"
     USER_LOGIN_FAILED = "user.login_failed", "Sign-in refused"
+    USER_LOCKED_OUT = "user.locked_out", "Sign-in locked after repeated failures"
     USER_LOGOUT = "user.logout", "Signed out"
     USER_CREATED = "user.created", "User created"
     USER_ROLE_CHANGED = "user.role_changed", "Role changed"
@@ -65,6 +67,7 @@ TOKEN_AUDIT_ACTIONS = (
     AuditAction.TOKEN_CREATED,
     AuditAction.TOKEN_REVOKED,
     AuditAction.TOKEN_USE_FAILED,
+    AuditAction.TOKEN_THROTTLED,
     AuditAction.API_KEY_CREATED,
     AuditAction.API_KEY_CHANGED,
     AuditAction.API_KEY_REVOKED,

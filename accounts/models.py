@@ -257,6 +257,10 @@ class AuditEvent(models.Model):
     object_name = models.CharField(max_length=200, blank=True)
     ip_addr = models.GenericIPAddressField(null=True, blank=True)
     details = models.TextField(blank=True)
+    # Failures an attacker can repeat at will are one row per window (accounts.services.audit):
+    # how many times it happened, and when last.
+    repeats = models.PositiveIntegerField(default=1, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -264,10 +268,22 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.user_email}"
 
+    @property
+    def summary(self):
+        """The details, saying how often a summarised event happened."""
+        if self.repeats <= 1:
+            return self.details
+        times = f"{self.repeats} times, last at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.details} ({times})" if self.details else times
+
 
 class LoginSession(AbstractBaseSession):
-    """A browser login, stored with its user so an admin can end all of a user's logins."""
+    """A browser login, stored with its user so an admin can end all of a user's logins.
 
+    ``session_key`` is the SHA-256 of the cookie's key (accounts.session_store), never the key.
+    """
+
+    session_key = models.CharField("session key digest", max_length=64, primary_key=True)
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.CASCADE, related_name="login_sessions"
     )

@@ -2,7 +2,9 @@
 
 The provider is named by its issuer; its endpoints come from the discovery document
 (``<issuer>/.well-known/openid-configuration``), fetched once and cached. Users are matched by
-the provider's ``sub`` (linked by email on their first sign-on), and at every sign-on their
+the provider's ``sub``; on their first sign-on an existing account with the same email is linked
+only if the provider says ``email_verified`` and PAM_OIDC_LINK_BY_EMAIL is on (else the sign-on
+is refused, never a second account for the address). At every sign-on their
 name, email, groups and role are taken afresh from the claims: the role is the highest one the
 group-to-role mappings give, else the configured default, and with no default the sign-on is
 refused. Disabled users are refused at the callback.
@@ -18,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.db import transaction
+from django.http import Http404
 from django.urls import reverse
 from mozilla_django_oidc import auth as oidc_auth
 from mozilla_django_oidc import views as oidc_views
@@ -27,6 +30,8 @@ from accounts.choices import AuditAction, AuthSource
 from accounts.models import Role, User
 from accounts.services.audit import record_event
 from accounts.services.group_mappings import role_for_groups
+from accounts.services.users import set_user_role
+from pam.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,17 @@ def setting(attr, *args):
     return oidc_auth.import_from_settings(attr, *args)
 
 
+def _email(claims):
+    return claims["email"].strip().lower()
+
+
+def _may_link_by_email(claims):
+    """A provider's email links an existing account only when the provider verified it."""
+    verified = claims.get("email_verified")
+    # OpenID Connect Core 5.1 makes it a boolean; some providers' userinfo sends the string.
+    return settings.OIDC_LINK_BY_EMAIL and (verified is True or str(verified).lower() == "true")
+
+
 def _unique_username(claims):
     base = (claims.get(settings.OIDC_USERNAME_CLAIM) or claims["email"].split("@")[0])[:140]
     base = "".join(ch if ch.isalnum() or ch in "@.+-_" else "_" for ch in base) or "user"
@@ -110,10 +126,10 @@ class Backend(oidc_auth.OIDCAuthenticationBackend):
 
     def filter_users_by_claims(self, claims):
         by_subject = User.objects.filter(oidc_subject=claims["sub"])
-        if by_subject.exists():
+        if by_subject.exists() or not _may_link_by_email(claims):
             return by_subject
         # First sign-on of an existing account: link it by email, if nothing else claimed it.
-        return User.objects.filter(email=claims["email"].strip().lower(), oidc_subject__isnull=True)
+        return User.objects.filter(email=_email(claims), oidc_subject__isnull=True)
 
     def verify_claims(self, claims):
         if not claims.get("sub") or not claims.get("email"):
@@ -144,6 +160,22 @@ class Backend(oidc_auth.OIDCAuthenticationBackend):
         return role
 
     def create_user(self, claims):
+        """Create the user of a first sign-on; refuse one whose email belongs to another account.
+
+        The existing account was not linked (the provider did not verify the email, linking is
+        off, or another identity holds it), so a second account would take over its address.
+        """
+        if User.objects.filter(email=_email(claims)).exists():
+            record_event(
+                action=AuditAction.USER_LOGIN_FAILED,
+                email=_email(claims),
+                object_type="user",
+                object_name=_email(claims),
+                ip=client_ip(self.request),
+                details="single sign-on refused: an existing account has this email and was not linked "
+                "(linking needs email_verified from the provider and PAM_OIDC_LINK_BY_EMAIL on)",
+            )
+            return None
         with transaction.atomic():
             user = User.objects.create_user(
                 _unique_username(claims),
@@ -156,25 +188,30 @@ class Backend(oidc_auth.OIDCAuthenticationBackend):
             return self.update_user(user, claims)
 
     def update_user(self, user, claims):
-        """Refresh the user from the claims; the role follows the group mappings."""
+        """Refresh the user from the claims; the role follows the group mappings, except that
+        the last active admin stays admin (accounts.services.users keeps that invariant)."""
         role = self._role(claims)
-        previous_role = user.role_id
+        ip = client_ip(self.request)
         with transaction.atomic():
             user.oidc_subject = claims["sub"]
-            user.email = claims["email"]
+            # An address another account already uses is not taken over; the user keeps theirs.
+            if not User.objects.filter(email=_email(claims)).exclude(pk=user.pk).exists():
+                user.email = claims["email"]
             user.display_name = str(claims.get(settings.OIDC_NAME_CLAIM) or "")[:150]
             user.auth_source = AuthSource.OIDC
-            user.role = role
-            user.save(update_fields=["oidc_subject", "email", "display_name", "auth_source", "role"])
+            user.save(update_fields=["oidc_subject", "email", "display_name", "auth_source"])
             user.groups.set([Group.objects.get_or_create(name=name)[0] for name in self._groups(claims)])
-            if previous_role != role.pk:
+            try:
+                user = set_user_role(user=user, role=role, actor=None, ip=ip)
+            except Conflict:
                 record_event(
                     action=AuditAction.USER_ROLE_CHANGED,
                     user=user,
                     object_type="user",
                     object_name=user.email,
-                    ip=client_ip(self.request),
-                    details=f"{previous_role} -> {role.pk} (group mappings at sign-on)",
+                    ip=ip,
+                    details=f"kept {user.role_id}, not {role.pk} (group mappings at sign-on): "
+                    "the last active admin",
                 )
         return user
 
@@ -189,7 +226,7 @@ class LoginView(oidc_views.OIDCAuthenticationRequestView):
 
     def get(self, request):
         if not settings.OIDC_ENABLED:
-            return _unavailable(request, "Single sign-on is not configured.")
+            raise Http404("Single sign-on is not configured.")
         try:
             self.OIDC_OP_AUTH_ENDPOINT = setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
         except ProviderUnavailable as exc:
@@ -206,7 +243,7 @@ class CallbackView(oidc_views.OIDCAuthenticationCallbackView):
 
     def get(self, request):
         if not settings.OIDC_ENABLED:
-            return _unavailable(request, "Single sign-on is not configured.")
+            raise Http404("Single sign-on is not configured.")
         self.user = None
         try:
             response = super().get(request)

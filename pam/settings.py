@@ -7,7 +7,9 @@ layer, the Celery broker and result backend, and the cache to Redis together.
 """
 
 import os
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,8 +55,15 @@ def _resolve(path):
     return path if path.is_absolute() else BASE_DIR / path
 
 
+# What PAM writes is the service user's alone (files 0600, folders 0700) from the moment it
+# exists, whichever code creates it: SQLite (the database, its -wal and -shm), kombu's file broker,
+# Django's file cache, recordings, host keys, the master key. Only a process umask reaches all of
+# them; every process (daphne, celery, manage.py) loads this module first.
+os.umask(0o077)
 DATA_DIR = _resolve(env_str("PAM_DATA_DIR", "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    DATA_DIR.chmod(0o700)  # a data directory made before this rule (or by hand) is closed too
 RECORDINGS_DIR = DATA_DIR / "recordings"
 HOST_KEYS_DIR = DATA_DIR / "host-keys"
 
@@ -107,6 +116,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "channels",
+    "axes",
     "accounts",
     "connections",
     "sessions.apps.SessionsConfig",
@@ -123,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a login lockout into its 429 page (last, per axes)
 ]
 
 ROOT_URLCONF = "pam.urls"
@@ -192,7 +203,14 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "pam",
-        }
+        },
+        # Counters against hammering (login lockouts, failed tokens, audit summaries), shared by
+        # every node; INCR is atomic on Redis.
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pam-throttle",
+        },
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -213,8 +231,18 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
-        }
+        },
+        # Files, like the broker: every process of the one machine (web, worker, SSH listener)
+        # counts the same login and token failures, with no server to install.
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "throttle"),
+        },
     }
+    # axes.W001 warns that a file cache's increment is not atomic: racing failures may be counted
+    # once, so a lockout may come a few attempts late; the counts are still shared by every
+    # process of the embedded default. Scale-out uses Redis, whose INCR is atomic.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -258,6 +286,9 @@ OIDC_NAME_CLAIM = env_str("PAM_OIDC_NAME_CLAIM", "name")
 OIDC_USERNAME_CLAIM = env_str("PAM_OIDC_USERNAME_CLAIM", "preferred_username")
 # Role of a user whose groups map to no role; "none" refuses such users.
 OIDC_DEFAULT_ROLE = env_str("PAM_OIDC_DEFAULT_ROLE", "viewer")
+# Link a first sign-on to the existing account with the same email, only when the provider says
+# email_verified; off: single sign-on never takes over a local account.
+OIDC_LINK_BY_EMAIL = env_bool("PAM_OIDC_LINK_BY_EMAIL", True)
 OIDC_VERIFY_SSL = env_bool("PAM_OIDC_VERIFY_TLS", True)
 OIDC_TIMEOUT = env_int("PAM_OIDC_TIMEOUT", 10)
 OIDC_USE_PKCE = True
@@ -269,6 +300,7 @@ OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
 ALLOW_LOGOUT_GET_METHOD = True  # session-broker: GET /auth/logout
 LOGIN_REDIRECT_URL_FAILURE = "/login?sso=failed"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out client is refused before any check
     "django.contrib.auth.backends.ModelBackend",
     "accounts.oidc.Backend",
 ]
@@ -279,6 +311,34 @@ TOKEN_LAST_USED_RESOLUTION = 60
 TOKEN_MAX_LIFETIME_DAYS = env_int("PAM_TOKEN_MAX_LIFETIME_DAYS", 90)
 if TOKEN_MAX_LIFETIME_DAYS < 1:
     raise ImproperlyConfigured("PAM_TOKEN_MAX_LIFETIME_DAYS must be at least 1.")
+
+# Brute force (accounts.throttling). Password logins (console, Django admin) are counted per
+# account and per client address by django-axes in the "throttle" cache; at the limit the
+# account or address is locked out for LOGIN_LOCKOUT, doubling with every further LIMIT failures
+# (up to LOGIN_LOCKOUT_MAX); a failure while locked out restarts the lockout.
+LOGIN_FAILURE_LIMIT = env_int("PAM_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT = timedelta(minutes=env_int("PAM_LOGIN_LOCKOUT_MINUTES", 15))
+LOGIN_LOCKOUT_MAX = timedelta(hours=24)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT <= timedelta(0):
+    raise ImproperlyConfigured("PAM_LOGIN_FAILURE_LIMIT and PAM_LOGIN_LOCKOUT_MINUTES must be at least 1")
+# Refused API keys and personal tokens per client address ("N/s", "N/min", "N/hour"): past it,
+# token authentication from that address answers 429 until the oldest failure leaves the window.
+TOKEN_FAILURE_RATE = env_str("PAM_TOKEN_FAILURE_RATE", "20/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", TOKEN_FAILURE_RATE):
+    raise ImproperlyConfigured("PAM_TOKEN_FAILURE_RATE must look like 20/min (per s, min, hour or day)")
+# Repeated identical failures (same action, client, account or token name) within this many
+# seconds are one audit row whose ``repeats`` counts them.
+AUDIT_REPEAT_WINDOW = env_int("PAM_AUDIT_REPEAT_WINDOW", 600)
+
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "throttle"
+AXES_FAILURE_LIMIT = "accounts.throttling.failure_limit"
+AXES_COOLOFF_TIME = "accounts.throttling.login_lockout"
+AXES_LOCKOUT_PARAMETERS = "accounts.throttling.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "accounts.authentication.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows to show
+AXES_VERBOSE = False  # no start-up banner in every command's output; lockouts are still logged
 
 # --- Targets ----------------------------------------------------------------------------------
 

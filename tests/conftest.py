@@ -2,12 +2,35 @@ import socket
 import threading
 
 import pytest
+import redis
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.test import APIClient
 
 from tests import targets
 from tests.factories import make_user
 
 ROLES = ("viewer", "operator", "poweruser", "admin")
+
+
+@pytest.fixture(autouse=True)
+def no_counted_failures():
+    """Start every test with no failed logins or tokens counted and no audit summary open."""
+    clear_throttles()
+
+
+def clear_throttles():
+    cache = caches["throttle"]
+    if isinstance(cache, RedisCache):
+        # Only this cache's keys: the same Redis database carries the channel layer and Celery.
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    else:
+        cache.clear()
 
 
 @pytest.fixture

@@ -116,6 +116,7 @@ class CreatedTokenSerializer(UserTokenSerializer):
 
 class TokenAuditSerializer(serializers.ModelSerializer):
     token_name = serializers.CharField(source="object_name")
+    details = serializers.CharField(source="summary")  # says how often a summarised refusal repeated
 
     class Meta:
         model = AuditEvent

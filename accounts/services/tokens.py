@@ -2,7 +2,8 @@
 
 Plaintext exists only in the value returned at creation; the database keeps a SHA-256 digest
 (the secrets are 256-bit random, so a fast hash is enough and a slow one would only cost time
-on every request). Every creation, revocation and refused use is written to the audit log.
+on every request). Every creation, revocation and refused use is written to the audit log
+(refusals repeated from one client summarised, and throttled per client: accounts.throttling).
 """
 
 import hashlib
@@ -19,7 +20,8 @@ from django.utils import timezone
 from accounts.choices import AuditAction
 from accounts.models import ApiKey, UserToken, api_key_name_validator
 from accounts.permissions import ensure_grantable
-from accounts.services.audit import record_event
+from accounts.services.audit import record_event, record_repeated_event
+from accounts.throttling import FailedTokenThrottle
 from pam.exceptions import Conflict, InvalidInput
 
 SECRET_BYTES = 32
@@ -28,6 +30,14 @@ TOKEN_NAME_MAX = 100
 
 class TokenRefused(Exception):
     """A presented token is not accepted; the message is safe to show the caller."""
+
+
+class TokenThrottled(TokenRefused):
+    """Too many refused tokens came from the caller's address; ``wait`` is seconds to wait."""
+
+    def __init__(self, wait):
+        super().__init__("Too many refused tokens from this address.")
+        self.wait = wait
 
 
 def digest(secret):
@@ -214,8 +224,19 @@ def _by(actor, owner, verb):
 def authenticate_token(raw, *, ip=None):
     """Return the ApiKey or UserToken that ``raw`` proves, with its user loaded.
 
-    Raises TokenRefused (after auditing the attempt) for anything else.
+    Raises TokenRefused (after auditing the attempt) for anything else, and TokenThrottled,
+    without looking at the token, while ``ip`` is over TOKEN_FAILURE_RATE refusals. Repeated
+    refusals are summarised in the audit log (one row per client and token per window).
     """
+    throttle = FailedTokenThrottle(ip)
+    if not throttle.allow_request():
+        record_repeated_event(
+            action=AuditAction.TOKEN_THROTTLED,
+            object_type="client",
+            ip=ip,
+            details=f"tokens refused unchecked: over {settings.TOKEN_FAILURE_RATE} refused from this address",
+        )
+        raise TokenThrottled(throttle.wait())
     if raw.startswith(UserToken.PREFIX):
         credential = (
             UserToken.objects.select_related("user__role", "max_role").filter(digest=digest(raw)).first()
@@ -231,7 +252,8 @@ def authenticate_token(raw, *, ip=None):
 
     reason = _refusal(credential, ip)
     if reason:
-        record_event(
+        throttle.failed()
+        record_repeated_event(
             action=action,
             user=owner,
             object_type=kind,

@@ -20,8 +20,8 @@ def backend():
 
 
 def claims(**overrides):
-    return {"sub": "sub-1", "email": "Alice@Example.com", "name": "Alice A", "preferred_username": "alice",
-            "groups": ["engineering"], **overrides}
+    return {"sub": "sub-1", "email": "Alice@Example.com", "email_verified": True, "name": "Alice A",
+            "preferred_username": "alice", "groups": ["engineering"], **overrides}
 
 
 def sign_on(backend, data):
@@ -75,6 +75,55 @@ def test_existing_local_account_is_linked_by_email_once(backend):
     assert not backend.filter_users_by_claims(claims(sub="sub-2")).exists()
 
 
+@pytest.mark.parametrize("verified", [False, "false", None])
+def test_unverified_email_does_not_link_an_existing_account(backend, verified):
+    local = make_user("admin", username="alice", email="alice@example.com")
+    data = {k: v for k, v in claims(email_verified=verified).items() if verified is not None or k != "email_verified"}
+    assert sign_on(backend, data) is None
+    local.refresh_from_db()
+    assert local.oidc_subject is None and local.auth_source == AuthSource.LOCAL
+    assert User.objects.count() == 1  # and no second account for the same address
+    refusal = AuditEvent.objects.get(action=AuditAction.USER_LOGIN_FAILED)
+    assert refusal.user_email == "alice@example.com" and "not linked" in refusal.details
+
+
+def test_linking_by_email_can_be_turned_off(backend, settings):
+    settings.OIDC_LINK_BY_EMAIL = False
+    local = make_user("operator", username="alice", email="alice@example.com")
+    assert sign_on(backend, claims()) is None
+    local.refresh_from_db()
+    assert local.oidc_subject is None and User.objects.count() == 1
+
+
+def test_unverified_email_of_nobody_still_creates_the_user(backend):
+    assert sign_on(backend, claims(email_verified=False)).email == "alice@example.com"
+
+
+def test_sign_on_does_not_take_another_accounts_email(backend):
+    user = sign_on(backend, claims())
+    make_user("operator", username="bob", email="bob@example.com")
+    assert sign_on(backend, claims(email="bob@example.com")).email == user.email
+
+
+def test_last_admin_keeps_admin_when_their_groups_map_to_viewer(backend):
+    GroupRoleMapping.objects.create(oidc_group="admins", role_id="admin")
+    GroupRoleMapping.objects.create(oidc_group="staff", role_id="viewer")
+    admin = sign_on(backend, claims(groups=["admins"]))
+    assert sign_on(backend, claims(groups=["staff"])).role_id == "admin"
+    admin.refresh_from_db()
+    assert admin.role_id == "admin"
+    kept = AuditEvent.objects.filter(action=AuditAction.USER_ROLE_CHANGED).latest("id")
+    assert "last active admin" in kept.details and kept.user_email == "alice@example.com"
+
+
+def test_sso_demotes_an_admin_while_another_admin_remains(backend):
+    GroupRoleMapping.objects.create(oidc_group="admins", role_id="admin")
+    GroupRoleMapping.objects.create(oidc_group="staff", role_id="viewer")
+    make_user("admin")
+    sign_on(backend, claims(groups=["admins"]))
+    assert sign_on(backend, claims(groups=["staff"])).role_id == "viewer"
+
+
 def test_username_clash_gets_a_suffix(backend):
     make_user("viewer", username="alice", email="other@example.com")
     assert sign_on(backend, claims()).username == "alice-2"
@@ -96,9 +145,9 @@ def test_local_login_is_not_handled_by_the_sso_backend(settings):
     assert Backend().authenticate(RequestFactory().get("/"), username="x", password="y") is None
 
 
-def test_sso_routes_say_when_sso_is_off(client):
-    assert client.get("/auth/login").status_code == 503
-    assert client.get("/auth/callback?code=a&state=b").status_code == 503
+def test_sso_routes_do_not_exist_when_sso_is_off(client):
+    assert client.get("/auth/login").status_code == 404
+    assert client.get("/auth/callback?code=a&state=b").status_code == 404
 
 
 @pytest.fixture

@@ -79,6 +79,8 @@ def test_ports_and_data_dir(tmp_path):
         ({"PAM_DATABASE_URL": "mysql://x@y/z"}, "sqlite:// or postgres://"),
         ({"PAM_HTTP_PORT": "eighty"}, "PAM_HTTP_PORT must be an integer"),
         ({"PAM_DEBUG": "maybe"}, "PAM_DEBUG must be a boolean"),
+        ({"PAM_TOKEN_FAILURE_RATE": "lots"}, "PAM_TOKEN_FAILURE_RATE must look like 20/min"),
+        ({"PAM_LOGIN_FAILURE_LIMIT": "0"}, "PAM_LOGIN_FAILURE_LIMIT and PAM_LOGIN_LOCKOUT_MINUTES"),
     ],
 )
 def test_bad_settings_fail_with_a_clear_message(tmp_path, env, message):

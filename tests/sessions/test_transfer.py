@@ -125,6 +125,7 @@ def test_upload_of_more_than_2_gib_passes_rekeys_without_pausing(sshd):
     kex_before = kex_count(sshd)
     reader = sshd.dir / "upload_reader.py"  # sshd.dir is readable by the target account
     reader.write_text(UPLOAD_READER)
+    reader.chmod(0o644)  # the suite runs under the product's umask 077
 
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
