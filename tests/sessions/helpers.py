@@ -102,13 +102,14 @@ class NetTerminal(Terminal):
     """
 
     @classmethod
-    async def open(cls, base, session_id, token, query="cols=100&rows=30"):
+    async def open(cls, base, session_id, token, query="cols=100&rows=30", share_key=None):
         from websockets.asyncio.client import connect
 
         url = base.replace("http://", "ws://", 1) + f"/ws/sessions/{session_id}/terminal?{query}"
-        ws = await connect(
-            url, additional_headers={"Authorization": f"Bearer {token}", "Origin": base}, open_timeout=10
-        )
+        headers = {"Authorization": f"Bearer {token}", "Origin": base}
+        if share_key is not None:
+            headers["X-Share-Key"] = share_key
+        ws = await connect(url, additional_headers=headers, open_timeout=10)
         return cls(ws)
 
     async def _receive_one(self, timeout):
