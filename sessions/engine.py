@@ -73,8 +73,8 @@ def _load(session_id):
 @_db
 def _claim(session_id, node_id):
     """Make this node the session's home, unless another node is, or it expired unopened."""
-    fresh = Session.objects.filter(pk=session_id, status=Status.PENDING, node="").exclude(nodes.expired_pending())
-    return fresh.update(node=node_id) == 1
+    pending = Session.objects.filter(pk=session_id, status=Status.PENDING, node="")
+    return pending.exclude(nodes.expired_pending()).update(node=node_id) == 1
 
 
 @_db

@@ -138,7 +138,8 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=s.ShareSerializer, responses=s.ShareLinkSerializer)
     @action(detail=True, methods=["post"])
     def share(self, request, pk=None):
-        """A new share link for the session (the previous one stops working): owner only."""
+        """A new share link for the session: owner only. The previous link stops working, and whoever
+        is attached through it is disconnected at once."""
         session = self.get_object()
         body = _validated(s.ShareSerializer, request)
         key = service.rotate_share_key(actor=request.user, session=session, **body)
