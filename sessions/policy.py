@@ -10,6 +10,8 @@ client page and every reconnect.
   ``sessions.connect`` themselves: typing into targets is what that permission grants, and a
   link does not lend it to a viewer.
 - Whoever may watch any session supervises (watch only).
+- Files (``enable_drive``) are the owner's alone, under the same rule as their typing: a link
+  lends a terminal, never bulk copying.
 
 A share link is proven by the digest of its key (``sessions.services.sessions.share_digest``),
 never the key itself, so a grant kept in a login session carries no secret and dies with a
@@ -41,6 +43,11 @@ def may_open(user, session):
     if session.connection_id is None:
         return can(user, Perm.SESSIONS_CREATE)
     return may_type(user) and Connection.objects.usable_by(user).filter(pk=session.connection_id).exists()
+
+
+def may_use_files(user, session):
+    """Whether ``user`` may transfer files through ``session`` (when it has a drive at all)."""
+    return may_open(user, session)
 
 
 def holds_link(session, presented_digest):
