@@ -399,7 +399,8 @@ CELERY_BEAT_SCHEDULE = {
 
 NODE_HEARTBEAT = 5  # seconds between a node's heartbeats
 NODE_STALE_AFTER = 30  # a node silent this long is dead; its sessions are ended as lost
-SESSION_PENDING_TTL = 3600  # a session nobody opened within this many seconds expires
+# Seconds a session may wait for its owner's terminal before it expires unopened.
+SESSION_PENDING_TTL = env_int("PAM_SESSION_PENDING_TTL", 300)
 SESSION_RECONNECT_GRACE = env_int("PAM_SESSION_RECONNECT_GRACE", 60)  # seconds the owner may be away
 SESSION_SCROLLBACK_BYTES = 64 * 1024  # recent output replayed to a (re)attaching browser
 SESSION_HIGH_WATER = 4 * 1024 * 1024  # bytes sent but not drawn by the owner before reading pauses

@@ -4,7 +4,13 @@ Binary frames carry terminal bytes both ways. Text frames carry JSON control mes
 from the browser ``resize``, ``continue`` (past the banner), ``ack`` (bytes drawn, for flow
 control: reading from the target pauses while the owner has 4 MiB unacknowledged and resumes
 under 1 MiB, so a client acknowledges at least every 64 KiB it has drawn) and ``terminate``;
-to the browser ``status``, ``banner``, ``viewers`` and ``ended``.
+to the browser ``access``, ``status``, ``banner``, ``viewers`` and ``ended``. A malformed
+control message is ignored, never a reason to drop the socket.
+
+Who may attach, and how, is sessions.policy's answer, asked at every connect (reconnects
+included). A share link is proven without the key ever being in a URL (web servers log URLs):
+a browser redeemed the link's key into its login session first (sessions.views.join), an API
+client sends the key in the handshake's ``X-Share-Key`` header.
 """
 
 import asyncio
@@ -15,12 +21,11 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from accounts.permissions import can
-from accounts.roles import Perm
-from sessions.choices import Access, ShareMode
+from accounts.authentication import websocket_token
+from sessions import live, policy
 from sessions.engine import Closed, Engine
 from sessions.models import Session
-from sessions.services.sessions import share_key_matches
+from sessions.services.sessions import share_digest
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -35,26 +40,37 @@ MAX_FRAME = 512 * 1024
 
 
 @database_sync_to_async
-def access_for(user, session_id, key):
-    """How ``user`` may take part in the session: owner, share-link holder, supervisor, or not."""
+def access_for(scope, session_id):
+    """How the websocket's user may take part in the session (sessions.policy), or None."""
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
         return None
-    if session.owner_id == user.pk:
-        return Access.OWNER
-    if key and share_key_matches(session, key):
-        return Access.COLLABORATOR if session.share_mode == ShareMode.READ_WRITE else Access.VIEWER
-    if can(user, Perm.SESSIONS_WATCH_ANY):
-        return Access.SUPERVISOR
-    return None
+    return policy.access_for(scope["user"], session, _presented_link(scope, session_id))
+
+
+def _header(scope, name):
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return ""
+
+
+def _presented_link(scope, session_id):
+    """The digest of the share key this websocket presents: its header, or its login's grant."""
+    key = _header(scope, b"x-share-key").strip()
+    if key:
+        return share_digest(key)
+    login = scope.get("session")
+    if websocket_token(scope) or login is None:
+        return ""  # a token's bearer does not borrow a browser's grant
+    return policy.granted_link(login, session_id)
 
 
 def _size(query):
     try:
-        cols, rows = int(query["cols"][0]), int(query["rows"][0])
+        return live.terminal_size(int(query["cols"][0]), int(query["rows"][0]))
     except (KeyError, ValueError, IndexError):
         return None
-    return max(2, min(cols, 1000)), max(2, min(rows, 1000))
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
@@ -62,6 +78,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     attachment = None
     gone = False  # the browser disconnected: nothing more may be sent
+    revoked = False  # its access was withdrawn: nothing it sends counts any more
 
     async def connect(self):
         user = self.scope.get("user")
@@ -70,7 +87,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         session_id = UUID(str(self.scope["url_route"]["kwargs"]["session_id"]))
-        access = await access_for(user, session_id, (query.get("key") or [""])[0])
+        access = await access_for(self.scope, session_id)
         if access is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -107,7 +124,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await attachment.detach()
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.attachment is None:
+        if self.attachment is None or self.revoked:
             return
         if bytes_data is not None:
             self.attachment.input(bytes_data)
@@ -118,18 +135,24 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(message, dict):
             return
-        if message.get("type") == "ack":
+        kind = message.get("type")
+        if kind == "ack":
             count = message.get("bytes")
             if isinstance(count, int) and count > 0:
                 self.attachment.ack(count)
-        else:
-            self.attachment.control(message)
+        elif kind == "resize":
+            size = live.terminal_size(message.get("cols"), message.get("rows"))
+            if size is not None:
+                self.attachment.control({"type": "resize", "cols": size[0], "rows": size[1]})
+        elif kind in ("continue", "terminate"):
+            self.attachment.control({"type": kind})
 
     # --- from a session held by this node (called by sessions.engine) -----------------------
 
     def push_output(self, data):
         """Queue terminal bytes; what queues within one loop turn goes out as one frame."""
-        self._queue(data)
+        if not self.revoked:
+            self._queue(data)
 
     def push_event(self, event):
         self._queue(event)
@@ -141,6 +164,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
+
+    def revoke(self, event):
+        """Withdraw this websocket's access at once: it says why, then it is closed."""
+        self.revoked = True
+        self.push_event(event)
+        self.close_soon()
 
     def close_soon(self):
         asyncio.get_running_loop().create_task(self._close_after_flush())
@@ -177,7 +206,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # --- from a session held by another node (channel layer) -----------------------------------
 
     async def session_output(self, message):
-        await self._send_output([message["data"]])
+        if not self.revoked:
+            await self._send_output([message["data"]])
+
+    async def session_revoke(self, message):
+        self.revoke(message["event"])
 
     async def session_event(self, message):
         if self.gone:

@@ -42,6 +42,7 @@ from recordings.writer import AsciicastWriter
 from sessions import drive, live
 from sessions.choices import LIVE_STATUSES, Access, SessionType, Status
 from sessions.models import Session, Viewer
+from sessions.policy import LINK_HOLDERS, TYPING
 from sessions.services import nodes
 from sessions.services.hostkeys import HostKeyChanged
 from sessions.services.sessions import credentials_for
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 READ_CHUNK = 65536
 READ_BURST = 1 << 20  # most bytes taken from one session per wakeup, so others get their turn
 REMOTE_BATCH = 512 * 1024  # output batched into one channel-layer message for other nodes
-TYPING = (Access.OWNER, Access.COLLABORATOR)
 
 
 class Closed(Exception):
@@ -72,7 +72,14 @@ def _load(session_id):
 
 @_db
 def _claim(session_id, node_id):
-    return Session.objects.filter(pk=session_id, status=Status.PENDING, node="").update(node=node_id) == 1
+    """Make this node the session's home, unless another node is, or it expired unopened."""
+    pending = Session.objects.filter(pk=session_id, status=Status.PENDING, node="")
+    return pending.exclude(nodes.expired_pending()).update(node=node_id) == 1
+
+
+@_db
+def _expire(session_id):
+    return nodes.expire_pending_sessions(session_id=session_id)
 
 
 @_db
@@ -192,6 +199,8 @@ class Engine:
                 raise Closed("The node holding this session is gone; the session is being closed.")
             if access != Access.OWNER:
                 raise Closed("The session has not started yet: its owner has not opened it.")
+            if await _expire(row.pk):
+                raise Closed(nodes.NEVER_OPENED)
             if await _claim(row.pk, self.node_id):
                 live_session = LiveSession(self, row, size)
                 self.sessions[str(row.pk)] = live_session
@@ -541,9 +550,10 @@ class LiveSession:
     def control(self, message, access, consumer=None):
         kind = message.get("type")
         if kind == "resize" and access in TYPING:
-            cols, rows = int(message.get("cols", 80)), int(message.get("rows", 24))
-            cols, rows = max(2, min(cols, 1000)), max(2, min(rows, 1000))
-            self.cols, self.rows = cols, rows
+            size = live.terminal_size(message.get("cols"), message.get("rows"))
+            if size is None:
+                return
+            cols, rows = self.cols, self.rows = size
             if self.state == "active":
                 if self.recorder is not None:
                     self.recorder.resize(cols, rows)
@@ -631,6 +641,18 @@ class LiveSession:
             self.control(message["message"], message["access"])
         elif kind == "session.terminate":
             await self.end(Status.TERMINATED, f"Ended by {message.get('by', 'an admin')}.")
+        elif kind == "session.unshare":
+            await self._drop_link_holders()
+
+    async def _drop_link_holders(self):
+        """The share link changed: whoever came in through the old one leaves now, here or elsewhere."""
+        event = {"type": "ended", "message": "The share link of this session changed: ask its owner for the new one."}
+        for consumer, access in list(self.local.items()):
+            if access in LINK_HOLDERS:
+                consumer.revoke(event)
+        for channel, access in list(self.remote.items()):
+            if access in LINK_HOLDERS:
+                await self.engine.layer.send(channel, {"type": "session.revoke", "event": event})
 
     # --- bookkeeping and the end -------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 NODE_PREFIX = "pam-node."
+MAX_TERMINAL = 1000  # columns or rows: a larger terminal is made this large
+MAX_ASKED = 100_000  # columns or rows beyond this are not a terminal size but a malformed message
 
 
 def node_channel(node_id):
@@ -20,6 +22,17 @@ def node_channel(node_id):
 
 def group_name(session_id):
     return f"pam-session.{session_id}"
+
+
+def terminal_size(cols, rows):
+    """Return the ``(cols, rows)`` a terminal may have, or None when the values are not a size.
+
+    Whole numbers from 1 to MAX_ASKED are sizes (kept within 2..MAX_TERMINAL); anything else
+    (text, fractions, booleans, missing, negative, absurd) is ignored by whoever asked.
+    """
+    if not all(type(value) is int and 1 <= value <= MAX_ASKED for value in (cols, rows)):
+        return None
+    return max(2, min(cols, MAX_TERMINAL)), max(2, min(rows, MAX_TERMINAL))
 
 
 def safe_name(text):
@@ -31,6 +44,14 @@ def notify_terminated(session_id, node, by):
     if node:
         async_to_sync(get_channel_layer().send)(
             node_channel(node), {"type": "session.terminate", "session": str(session_id), "by": by}
+        )
+
+
+def notify_unshared(session_id, node):
+    """Tell the session's home node that its share link changed (from synchronous code, after commit)."""
+    if node:
+        async_to_sync(get_channel_layer().send)(
+            node_channel(node), {"type": "session.unshare", "session": str(session_id)}
         )
 
 

@@ -1,6 +1,6 @@
 """Browser pages of sessions (quick connect is mounted at /api/connect by pam.urls)."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from sessions import views
 
@@ -8,6 +8,6 @@ app_name = "sessions-console"
 
 urlpatterns = [
     path("client/<uuid:session_id>", views.client, name="client"),
-    re_path(r"^client/(?P<session_id>[0-9a-fA-F-]{36})&key=(?P<key>[^/?]+)$", views.client_share_link),
+    path("client/<uuid:session_id>/join", views.join, name="join"),
     path("sessions", views.index, name="index"),
 ]

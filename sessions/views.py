@@ -1,5 +1,5 @@
-"""Browser pages of sessions: quick connect (GET /api/connect), the terminal (/client/<id>) and
-the console's list of sessions.
+"""Browser pages of sessions: quick connect (GET /api/connect), the terminal (/client/<id>), the
+share link's landing page (/client/<id>/join) and the console's list of sessions.
 
 session-broker: a quick-connect GET must not open a session behind the user's back, so it shows
 a confirmation (or the inline credential form) unless the link comes from a trusted origin such
@@ -7,21 +7,22 @@ as the NetBox URL (PAM_CONNECT_TRUSTED_ORIGINS); the session is opened by the PO
 """
 
 import re
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from accounts.authentication import client_ip
 from accounts.permissions import can
 from accounts.roles import Perm
-from accounts.views import login_required_sso, require_perm
+from accounts.views import login_required_sso, require_perm, sso_or_login_redirect
 from connections.choices import DEFAULT_PORTS
 from connections.models import Connection, ConnectionGroup
 from pam.exceptions import ServiceError
-from sessions.choices import SessionType
+from sessions import policy
+from sessions.choices import Access, SessionType
 from sessions.models import Session
 from sessions.services import drive
 from sessions.services import sessions as service
@@ -152,26 +153,44 @@ def _refused(request, message):
 
 @login_required_sso
 def client(request, session_id):
-    """The full-window terminal of a session (the websocket decides who may do what)."""
-    session = get_object_or_404(Session, pk=session_id)
+    """The full-window terminal of a session; 404 to whoever may not attach to it (sessions.policy)."""
+    session = Session.objects.filter(pk=session_id).first()
+    granted = policy.granted_link(request.session, session_id)
+    access = policy.access_for(request.user, session, granted) if session is not None else None
+    if access is None:
+        raise Http404("No such session.")
     return render(
         request,
         "sessions/client.html",
         {
             "session": session,
-            "is_owner": session.owner_id == request.user.pk,
+            "is_owner": access == Access.OWNER,
             "can_drive": drive.may_use_drive(request.user, session),
             "can_terminate": can(request.user, Perm.SESSIONS_TERMINATE_OWN, session),
-            "key": request.GET.get("key", ""),
         },
     )
 
 
-def client_share_link(request, session_id, key):
-    """session-broker share_url form ``/client/<id>&key=<key>``: the same page, key as a query."""
-    return HttpResponseRedirect(f"/client/{session_id}?{urlencode({'key': key})}")
+@require_http_methods(["GET", "POST"])
+def join(request, session_id):
+    """A share link, ``/client/<id>/join#key=<key>``: redeem its key, then go to the terminal.
 
-
+    Browsers never send a URL's fragment, so the key reaches no server log: the page's script
+    (static/console/join.js) posts it, and a valid key is remembered in the login session as
+    the link's digest (sessions.policy), which the terminal page and its websocket accept. The
+    page itself is the same for every id and anyone: it tells nothing about the session.
+    """
+    if request.method == "GET":
+        login = "" if request.user.is_authenticated else sso_or_login_redirect(request)["Location"]
+        return render(request, "sessions/join.html", {"session_id": session_id, "login_url": login})
+    if not request.user.is_authenticated:
+        return sso_or_login_redirect(request)
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None or not service.share_key_matches(session, request.POST.get("key", "")):
+        context = {"session_id": session_id, "error": "This share link is not valid: it may have been replaced."}
+        return render(request, "sessions/join.html", context, status=404)
+    policy.grant_link(request.session, session)
+    return HttpResponseRedirect(f"/client/{session.pk}")
 @require_perm(Perm.SESSIONS_VIEW)
 def index(request):
     user = request.user

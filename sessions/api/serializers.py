@@ -75,10 +75,16 @@ class ConnectSerializer(DisplayFields):
         return attrs
 
 
+SHARE_URL_HELP = (
+    "The share link, `/client/<id>/join#key=<key>`: the key rides in the fragment, which browsers never "
+    "send, so no access log holds it. API clients send the key in the `X-Share-Key` header instead."
+)
+
+
 class SessionCreatedSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
     client_url = serializers.CharField()
-    share_url = serializers.CharField()
+    share_url = serializers.CharField(help_text=SHARE_URL_HELP)
     banner_text = serializers.CharField(required=False)
 
 
@@ -136,7 +142,7 @@ class ShareSerializer(serializers.Serializer):
 
 
 class ShareLinkSerializer(serializers.Serializer):
-    share_url = serializers.CharField()
+    share_url = serializers.CharField(help_text=SHARE_URL_HELP)
     share_mode = serializers.CharField()
 
 

@@ -14,6 +14,8 @@ from accounts.authentication import client_ip
 from accounts.roles import Perm
 from connections.models import ConnectionGroup
 from pam.api.errors import renamed_fields
+from pam.api.pagination import SessionBrokerPagination
+from pam.exceptions import InvalidInput
 from sessions.api import serializers as s
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
@@ -36,10 +38,26 @@ PATH = OpenApiParameter("path", str, description="A path on the target, as its u
 MULTIPART_SLACK = 64 * 1024
 
 
+SHARE_KEY_HEADER = "X-Share-Key"
+
+
+def share_url(session, share_key):
+    """The session's share link, its key in the URL's fragment.
+
+    session-broker shows ``/client/<id>&key=<key>``, which puts the key in every access log on
+    the way; browsers never send a fragment, and the page it opens redeems the key by POST
+    (sessions.views.join).
+    """
+    return f"/client/{session.pk}/join#key={share_key}"
+
+
 def created_response(session, share_key):
     """session-broker: ``session_id``, ``client_url``, ``share_url`` (and an ephemeral public key)."""
-    client = f"/client/{session.pk}"
-    body = {"session_id": str(session.pk), "client_url": client, "share_url": f"{client}&key={share_key}"}
+    body = {
+        "session_id": str(session.pk),
+        "client_url": f"/client/{session.pk}",
+        "share_url": share_url(session, share_key),
+    }
     if session.public_key:
         body["banner_text"] = session.public_key
     return Response(body, status=status.HTTP_201_CREATED)
@@ -53,6 +71,7 @@ def _validated(serializer_class, request):
 
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.SessionSerializer
+    pagination_class = SessionBrokerPagination
     lookup_value_regex = UUID
     required_perms = {
         "list": Perm.SESSIONS_VIEW,
@@ -74,7 +93,12 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             sessions = sessions.filter(status__in=LIVE_STATUSES)
         return sessions
 
-    @extend_schema(parameters=[OpenApiParameter("live", bool, description="Only sessions still open.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("live", bool, description="Only sessions still open.")],
+        description="Newest first, a page at a time: `limit` (default 200, at most 1000) and `offset`; "
+        "the response is an array, with the total in the `X-Total-Count` header and the next and "
+        "previous pages in `Link`.",
+    )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -91,25 +115,35 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(self.get_serializer(session).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("key", str, description="The share key of the session's share_url.")],
+        parameters=[
+            OpenApiParameter(
+                SHARE_KEY_HEADER, str, OpenApiParameter.HEADER, required=True,
+                description="The share key of the session's share_url (never in the URL: URLs are logged).",
+            )
+        ],
         responses=s.BannerSerializer,
     )
     @action(detail=True, methods=["get"], authentication_classes=[])
     def banner(self, request, pk=None):
         """session-broker: the banner (and an ephemeral public key), for holders of the share key."""
+        if "key" in request.query_params:
+            raise InvalidInput(
+                f"Send the share key in the {SHARE_KEY_HEADER} header: URLs end up in logs.", field="key"
+            )
         session = Session.objects.filter(pk=pk).first()
-        if session is None or not service.share_key_matches(session, request.query_params.get("key", "")):
+        if session is None or not service.share_key_matches(session, request.headers.get(SHARE_KEY_HEADER, "")):
             raise NotFound()
         return Response({"banner_text": session.banner or session.public_key, "public_key": session.public_key})
 
     @extend_schema(request=s.ShareSerializer, responses=s.ShareLinkSerializer)
     @action(detail=True, methods=["post"])
     def share(self, request, pk=None):
-        """A new share link for the session (the previous one stops working): owner only."""
+        """A new share link for the session: owner only. The previous link stops working, and whoever
+        is attached through it is disconnected at once."""
         session = self.get_object()
         body = _validated(s.ShareSerializer, request)
         key = service.rotate_share_key(actor=request.user, session=session, **body)
-        return Response({"share_url": f"/client/{session.pk}&key={key}", "share_mode": session.share_mode})
+        return Response({"share_url": share_url(session, key), "share_mode": session.share_mode})
 
     @extend_schema(
         summary="List a directory on the session's target",

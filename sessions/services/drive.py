@@ -5,9 +5,9 @@ the target, as the target user, over SFTP through the session's own SSH connecti
 jump chain): no other credentials, no other connection. Without ``enable_drive`` every drive
 request is refused (403), and so is a telnet session.
 
-- Who: the session's owner only, holding ``sessions.connect`` for this request (a token capped
-  below operator transfers nothing). Share-link holders, collaborators included, and
-  supervisors never do: a share link is a bearer key to a terminal, and bulk copying files out
+- Who: the session's owner only, while they could still open it (sessions.policy, with this
+  request's token cap: a token capped at viewer transfers nothing). Share-link holders,
+  collaborators included, and supervisors never do: a share link is a bearer key to a terminal, and bulk copying files out
   or in is a step beyond typing that only the person who asked for ``enable_drive`` takes.
 - When: while the session is connected (``active``); before or after, 409.
 - Paths are the target's, as its user sees them (relative ones from the login directory);
@@ -24,11 +24,9 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from accounts.choices import AuditAction
-from accounts.permissions import can
-from accounts.roles import Perm
 from accounts.services.audit import record_event
 from pam.exceptions import Conflict, Forbidden, InvalidInput
-from sessions import drive
+from sessions import drive, policy
 from sessions.choices import SessionType, Status
 from sessions.drive import DriveError
 from sessions.services import nodes
@@ -41,8 +39,7 @@ def may_use_drive(actor, session):
     return (
         session.enable_drive
         and session.session_type == SessionType.SSH
-        and session.owner_id == actor.pk
-        and can(actor, Perm.SESSIONS_CONNECT)
+        and policy.may_use_files(actor, session)
     )
 
 
@@ -52,7 +49,7 @@ def check_drive(*, actor, session):
         raise Forbidden("File transfer is not enabled for this session (enable_drive).")
     if session.session_type != SessionType.SSH:
         raise Forbidden("File transfer is only available on SSH sessions.")
-    if session.owner_id != actor.pk or not can(actor, Perm.SESSIONS_CONNECT):
+    if not policy.may_use_files(actor, session):
         raise Forbidden("Only the session's owner transfers files; people watching it never do.")
     if session.status != Status.ACTIVE:
         if session.is_finished:

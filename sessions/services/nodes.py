@@ -17,6 +17,8 @@ from sessions import live
 from sessions.choices import LIVE_STATUSES, Status
 from sessions.models import Node, Session, Viewer
 
+NEVER_OPENED = "Expired: nobody opened the session in time."
+
 
 def register_node(node_id, pid):
     Node.objects.update_or_create(
@@ -40,6 +42,26 @@ def node_alive(node_id):
     return Node.objects.filter(pk=node_id, seen_at__gte=stale).exists()
 
 
+def expired_pending():
+    """A filter: the sessions nobody opened within SESSION_PENDING_TTL (no node ever claimed them)."""
+    expired = timezone.now() - timedelta(seconds=settings.SESSION_PENDING_TTL)
+    return (Q(node="") | Q(node__isnull=True)) & Q(status=Status.PENDING, created_at__lt=expired)
+
+
+def expire_pending_sessions(session_id=None):
+    """End the sessions nobody opened in time (or only ``session_id``); return how many.
+
+    A pending session is a standing invitation to connect with stored credentials: it must not
+    outlive the minutes its owner needs to open it, whatever happens to their role meanwhile.
+    """
+    pending = Session.objects.filter(expired_pending())
+    if session_id is not None:
+        pending = pending.filter(pk=session_id)
+    return pending.update(
+        status=Status.ENDED, ended_at=timezone.now(), secrets="", status_message=NEVER_OPENED
+    )
+
+
 def reap_lost_sessions(stale_after=None):
     """End the live sessions of nodes that stopped beating, and sessions never opened in time.
 
@@ -49,7 +71,6 @@ def reap_lost_sessions(stale_after=None):
     now = timezone.now()
     stale = now - timedelta(seconds=settings.NODE_STALE_AFTER if stale_after is None else stale_after)
     dead = list(Node.objects.filter(seen_at__lt=stale).values_list("pk", flat=True))
-    expired = now - timedelta(seconds=settings.SESSION_PENDING_TTL)
     ended = 0
     with transaction.atomic():
         lost = Session.objects.filter(status__in=LIVE_STATUSES, node__in=dead)
@@ -68,9 +89,7 @@ def reap_lost_sessions(stale_after=None):
             )
             record_event(action=AuditAction.SESSION_ENDED, object_type="session", object_name=str(session.pk),
                          details=f"lost with node {session.node}")
-        ended += Session.objects.filter(
-            Q(node="") | Q(node__isnull=True), status=Status.PENDING, created_at__lt=expired
-        ).update(status=Status.ENDED, ended_at=now, secrets="", status_message="Never opened.")
+        ended += expire_pending_sessions()
         Viewer.objects.filter(node__in=dead).delete()
         # A node that beat again since it was found silent keeps its row (its sessions are lost).
         Node.objects.filter(pk__in=dead, seen_at__lt=stale).delete()

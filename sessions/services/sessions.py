@@ -7,9 +7,9 @@ wiped once used; a saved connection's credentials are read from the connection, 
 """
 
 import hashlib
-import hmac
 import json
 import secrets as random_secrets
+from functools import partial
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -26,7 +26,7 @@ from connections.targets import check_literal
 from pam.exceptions import Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
-from sessions import live
+from sessions import live, policy
 from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
 from sessions.models import Session
 
@@ -48,7 +48,7 @@ def share_digest(key):
 
 
 def share_key_matches(session, key):
-    return bool(session.share_digest and key) and hmac.compare_digest(session.share_digest, share_digest(key))
+    return bool(key) and policy.holds_link(session, share_digest(key))
 
 
 def generate_keypair():
@@ -246,14 +246,21 @@ def connection_hops(connection):
 
 
 def rotate_share_key(*, actor, session, share_mode=None):
-    """Give the session a new share link (the old one stops working); return the key."""
+    """Give the session a new share link; return the key.
+
+    The old link stops working at once: whoever is attached through it is disconnected (the
+    session's home node hears it after commit), and browsers that redeemed it hold a stale grant.
+    """
     if session.owner_id != actor.pk:
         raise Forbidden("Only the session's owner shares it.")
     key = random_secrets.token_urlsafe(SHARE_KEY_BYTES)
     session.share_digest = share_digest(key)
     if share_mode:
         session.share_mode = ShareMode(share_mode)
-    session.save(update_fields=["share_digest", "share_mode"])
+    with transaction.atomic():
+        session.save(update_fields=["share_digest", "share_mode"])
+        node = Session.objects.filter(pk=session.pk).values_list("node", flat=True).first()
+        transaction.on_commit(partial(live.notify_unshared, session.pk, node), robust=True)
     return key
 
 

@@ -7,7 +7,6 @@
 (function () {
   const box = document.getElementById("terminal");
   const sessionId = box.dataset.session;
-  const shareKey = box.dataset.key;
   const disableCopy = box.dataset.disableCopy === "true";
   const disablePaste = box.dataset.disablePaste === "true";
   const encoder = new TextEncoder();
@@ -158,8 +157,8 @@
 
   function url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    // A share link was redeemed into the login session (join.js): no key travels in this URL.
     const query = new URLSearchParams({ cols: term.cols, rows: term.rows });
-    if (shareKey) query.set("key", shareKey);
     return `${scheme}//${location.host}/ws/sessions/${sessionId}/terminal?${query}`;
   }
 

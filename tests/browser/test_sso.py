@@ -223,7 +223,8 @@ def test_quick_connect_link_goes_through_sso_and_opens_the_session(page, sshd):
 def test_client_link_goes_through_sso(page):
     from sessions.models import Session
 
-    GroupRoleMapping.objects.create(oidc_group="engineering", role_id="operator")
+    # A poweruser: an ad-hoc session's page is for whoever may still open ad-hoc sessions.
+    GroupRoleMapping.objects.create(oidc_group="engineering", role_id="poweruser")
     sso_sign_in(page, "alice")
     alice = User.objects.get(email="alice@example.com")
     session = Session.objects.create(

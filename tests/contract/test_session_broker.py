@@ -113,7 +113,8 @@ def test_session_create_keys(client_as):
     ).json()
     assert set(body) == SESSION_CREATED_KEYS
     assert body["client_url"] == f"/client/{body['session_id']}"
-    assert body["share_url"].startswith(f"{body['client_url']}&key=")
+    # Unlike the document's "<client_url>&key=…", the key rides in the fragment: URLs are logged.
+    assert body["share_url"].startswith(f"{body['client_url']}/join#key=")
 
 
 def test_session_create_with_ephemeral_keypair_keys(client_as):
@@ -145,8 +146,8 @@ def test_session_banner_keys(client_as, api_client):
     created = client_as("poweruser").post(
         "/api/sessions", {"session_type": "ssh", "hostname": "10.0.0.1", "generate_keypair": True}, format="json"
     ).json()
-    key = created["share_url"].partition("&key=")[2]
-    response = api_client.get(f"/api/sessions/{created['session_id']}/banner?key={key}")
+    key = created["share_url"].partition("#key=")[2]
+    response = api_client.get(f"/api/sessions/{created['session_id']}/banner", HTTP_X_SHARE_KEY=key)
     assert response.status_code == 200
     assert set(response.json()) == {"banner_text", "public_key"}
 

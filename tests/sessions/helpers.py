@@ -26,9 +26,14 @@ class Terminal:
         self.closed = False  # the server hung up
 
     @classmethod
-    async def open(cls, session_id, who, query="cols=100&rows=30"):
-        """Open as ``who``: a user (a personal token is made for them) or raw headers."""
+    async def open(cls, session_id, who, query="cols=100&rows=30", share_key=None):
+        """Open as ``who``: a user (a personal token is made for them) or raw headers.
+
+        ``share_key``: the session's share key, sent as API clients send it (a header).
+        """
         headers = who if isinstance(who, list) else await database_sync_to_async(token_headers)(who)
+        if share_key is not None:
+            headers = [*headers, (b"x-share-key", share_key.encode())]
         communicator = WebsocketCommunicator(
             application, f"/ws/sessions/{session_id}/terminal?{query}", headers=headers
         )
@@ -97,13 +102,14 @@ class NetTerminal(Terminal):
     """
 
     @classmethod
-    async def open(cls, base, session_id, token, query="cols=100&rows=30"):
+    async def open(cls, base, session_id, token, query="cols=100&rows=30", share_key=None):
         from websockets.asyncio.client import connect
 
         url = base.replace("http://", "ws://", 1) + f"/ws/sessions/{session_id}/terminal?{query}"
-        ws = await connect(
-            url, additional_headers={"Authorization": f"Bearer {token}", "Origin": base}, open_timeout=10
-        )
+        headers = {"Authorization": f"Bearer {token}", "Origin": base}
+        if share_key is not None:
+            headers["X-Share-Key"] = share_key
+        ws = await connect(url, additional_headers=headers, open_timeout=10)
         return cls(ws)
 
     async def _receive_one(self, timeout):

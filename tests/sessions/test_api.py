@@ -61,7 +61,7 @@ def raw_sessions():
 
 
 def share_key_of(body):
-    path, _, key = body["share_url"].partition("&key=")
+    path, _, key = body["share_url"].partition("/join#key=")
     assert path == body["client_url"] and key
     return key
 
@@ -109,7 +109,7 @@ def test_create_returns_documented_keys(client_as):
     session = Session.objects.get()
     assert body["session_id"] == str(session.pk)
     assert body["client_url"] == f"/client/{session.pk}"
-    assert body["share_url"].startswith(f"/client/{session.pk}&key=")
+    assert body["share_url"].startswith(f"/client/{session.pk}/join#key=")
     assert share_key_matches(session, share_key_of(body))
 
 
@@ -430,6 +430,37 @@ def test_list_query_count_does_not_grow(admin_client, django_assert_max_num_quer
         assert len(admin_client.get("/api/sessions").json()) == 30
 
 
+def test_list_is_paged_with_limit_and_offset(client_as):
+    client = client_as("operator")
+    made = [str(make_session(client.user).pk) for _ in range(7)][::-1]  # newest first
+    first = client.get("/api/sessions?limit=3")
+    assert [s["session_id"] for s in first.json()] == made[:3]
+    assert first["X-Total-Count"] == "7" and 'rel="next"' in first["Link"] and "offset=3" in first["Link"]
+    last = client.get("/api/sessions?limit=3&offset=6")
+    assert [s["session_id"] for s in last.json()] == made[6:]
+    assert 'rel="next"' not in last["Link"] and 'rel="prev"' in last["Link"]
+
+
+def test_list_without_limit_answers_the_first_200(admin_client, django_assert_max_num_queries):
+    owner = make_user("operator")
+    Session.objects.bulk_create(
+        Session(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="ended") for _ in range(230)
+    )
+    with django_assert_max_num_queries(6):
+        response = admin_client.get("/api/sessions")
+    assert len(response.json()) == 200 and response["X-Total-Count"] == "230"
+    with django_assert_max_num_queries(6):
+        assert len(admin_client.get("/api/sessions?limit=5000").json()) == 230  # at most 1000 a page
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=-1", "offset=-5", "offset=x", "limit=0"])
+def test_list_with_a_bad_page_falls_back_to_the_defaults(client_as, query):
+    client = client_as("operator")
+    make_session(client.user)
+    response = client.get(f"/api/sessions?{query}")
+    assert response.status_code == 200 and len(response.json()) == 1
+
+
 def test_detail_has_documented_fields_and_no_secret(client_as):
     client = client_as("operator")
     session = make_session(client.user, jump_chain=["j@10.0.9.1:22"], client_ip="192.0.2.1")
@@ -559,21 +590,22 @@ def test_finished_session_stays_as_it_was(client_as, status):
 def test_banner_with_the_share_key_needs_no_authentication(api_client):
     session = make_session(make_user("poweruser"), key="right-key", banner="Authorized use only",
                            public_key="ssh-ed25519 AAAA pam-ephemeral")
-    response = api_client.get(f"/api/sessions/{session.pk}/banner?key=right-key")
+    response = api_client.get(f"/api/sessions/{session.pk}/banner", HTTP_X_SHARE_KEY="right-key")
     assert response.status_code == 200
     assert response.json() == {"banner_text": "Authorized use only", "public_key": "ssh-ed25519 AAAA pam-ephemeral"}
 
 
 def test_banner_of_an_ephemeral_keypair_session_is_its_public_key(client_as, api_client):
     body = client_as("poweruser").post("/api/sessions", {**SSH, "generate_keypair": True}, format="json").json()
-    banner = api_client.get(f"/api/sessions/{body['session_id']}/banner?key={share_key_of(body)}").json()
+    banner = api_client.get(f"/api/sessions/{body['session_id']}/banner", HTTP_X_SHARE_KEY=share_key_of(body)).json()
     assert banner["banner_text"] == banner["public_key"] == body["banner_text"]
 
 
-@pytest.mark.parametrize("query", ["", "?key=", "?key=wrong-key", "?key=right-ke", "?other=right-key"])
-def test_banner_without_the_right_key_is_not_found(api_client, query):
+@pytest.mark.parametrize("header", [{}, {"HTTP_X_SHARE_KEY": ""}, {"HTTP_X_SHARE_KEY": "wrong-key"},
+                                    {"HTTP_X_SHARE_KEY": "right-ke"}, {"HTTP_X_OTHER": "right-key"}])
+def test_banner_without_the_right_key_is_not_found(api_client, header):
     session = make_session(make_user("poweruser"), key="right-key", banner="hello")
-    response = api_client.get(f"/api/sessions/{session.pk}/banner{query}")
+    response = api_client.get(f"/api/sessions/{session.pk}/banner", **header)
     assert response.status_code == 404
     assert "hello" not in response.content.decode()
 
@@ -581,18 +613,27 @@ def test_banner_without_the_right_key_is_not_found(api_client, query):
 def test_banner_with_another_sessions_key_is_not_found(api_client):
     make_session(make_user("poweruser"), key="key-of-a")
     other = make_session(make_user("poweruser"), key="key-of-b", banner="b")
-    assert api_client.get(f"/api/sessions/{other.pk}/banner?key=key-of-a").status_code == 404
+    assert api_client.get(f"/api/sessions/{other.pk}/banner", HTTP_X_SHARE_KEY="key-of-a").status_code == 404
 
 
 @pytest.mark.parametrize("session_id", [str(uuid.uuid4()), "-" * 36, "g" * 36])
 def test_banner_of_an_unknown_session_is_not_found(api_client, session_id):
-    assert api_client.get(f"/api/sessions/{session_id}/banner?key=k").status_code == 404
+    assert api_client.get(f"/api/sessions/{session_id}/banner", HTTP_X_SHARE_KEY="k").status_code == 404
 
 
 def test_banner_key_is_not_a_credential_for_the_session(api_client):
     session = make_session(make_user("poweruser"), key="right-key")
     assert api_client.get(f"/api/sessions/{session.pk}?key=right-key").status_code == 401
     assert api_client.delete(f"/api/sessions/{session.pk}?key=right-key").status_code == 401
+    assert api_client.get(f"/api/sessions/{session.pk}", HTTP_X_SHARE_KEY="right-key").status_code == 401
+
+
+def test_banner_refuses_a_share_key_in_the_url(api_client):
+    """A key in a query string lands in every access log on the way: refused, whether right or not."""
+    session = make_session(make_user("poweruser"), key="right-key", banner="hello")
+    response = api_client.get(f"/api/sessions/{session.pk}/banner?key=right-key")
+    assert response.status_code == 400
+    assert "X-Share-Key" in response.json()["error"] and "hello" not in response.content.decode()
 
 
 # --- POST /api/sessions/{id}/share -----------------------------------------------------------
@@ -605,8 +646,8 @@ def test_owner_gets_a_new_share_link_and_the_old_one_stops_working(client_as):
     response = client.post(f"/api/sessions/{created['session_id']}/share", {"share_mode": "read-write"}, format="json")
     assert response.status_code == 200
     body = response.json()
-    path, _, new_key = body["share_url"].partition("&key=")
-    assert path == created["client_url"] and new_key and new_key != old_key
+    new_key = share_key_of({**body, "client_url": created["client_url"]})
+    assert new_key != old_key
     assert body["share_mode"] == "read-write"
     session = Session.objects.get()
     assert session.share_mode == "read-write"

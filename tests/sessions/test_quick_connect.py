@@ -15,7 +15,7 @@ from django.test import Client
 
 from connections.models import Connection
 from sessions.models import Session
-from sessions.services.sessions import credentials_for
+from sessions.services.sessions import credentials_for, share_digest
 from tests.factories import make_address_book_folder, make_connection, make_user
 
 pytestmark = pytest.mark.django_db
@@ -365,15 +365,15 @@ def test_error_page_escapes_the_link():
 # --- /client/<id> ----------------------------------------------------------------------------
 
 
-def make_session(owner):
+def make_session(owner, key="abc"):
     return Session.objects.create(
         owner=owner, session_type="ssh", host="10.0.0.1", port=22, username="root",
-        secrets=json.dumps({"password": "pw-in-secrets"}),
+        secrets=json.dumps({"password": "pw-in-secrets"}), share_digest=share_digest(key),
     )
 
 
 def test_owner_opens_the_client_page():
-    client = browser("operator")
+    client = browser("poweruser")
     session = make_session(client.user)
     response = client.get(f"/client/{session.pk}")
     assert response.status_code == 200
@@ -384,45 +384,40 @@ def test_owner_opens_the_client_page():
 
 
 def test_client_page_of_someone_elses_session_offers_no_controls():
-    session = make_session(make_user("operator"))
-    text = browser("operator").get(f"/client/{session.pk}?key=abc").content.decode()
-    assert 'data-key="abc"' in text
+    session = make_session(make_user("poweruser"))
+    client = browser("operator")
+    assert client.post(f"/client/{session.pk}/join", {"key": "abc"}).status_code == 302
+    text = client.get(f"/client/{session.pk}").content.decode()
+    assert 'data-key' not in text and "abc" not in text
     assert 'id="client-share"' not in text and 'id="client-terminate"' not in text
 
 
 def test_anonymous_client_page_goes_to_login(client):
     session = make_session(make_user("operator"))
-    response = client.get(f"/client/{session.pk}?key=abc")
+    response = client.get(f"/client/{session.pk}")
     assert response.status_code == 302
     location = urlsplit(response["Location"])
-    assert location.path == "/login" and parse_qs(location.query)["next"] == [f"/client/{session.pk}?key=abc"]
+    assert location.path == "/login" and parse_qs(location.query)["next"] == [f"/client/{session.pk}"]
 
 
 def test_unknown_client_page_is_not_found():
     assert browser("operator").get("/client/00000000-0000-4000-8000-000000000000").status_code == 404
 
 
-def test_documented_share_url_form_redirects_to_the_client_page(client):
-    session = make_session(make_user("operator"))
-    response = client.get(f"/client/{session.pk}&key=abc")
-    assert response.status_code == 302 and response["Location"] == f"/client/{session.pk}?key=abc"
-
-
-def test_share_url_from_the_api_leads_to_the_client_page_with_its_key(client_as):
+def test_share_url_from_the_api_leads_to_the_join_page_with_its_key_in_the_fragment(client_as):
     api = client_as("poweruser")
     body = api.post("/api/sessions", {"session_type": "ssh", "hostname": "10.0.0.1"}, format="json").json()
-    key = body["share_url"].partition("&key=")[2]
-    response = Client().get(body["share_url"])
-    assert response.status_code == 302
-    location = urlsplit(response["Location"])
-    assert location.path == body["client_url"] and parse_qs(location.query)["key"] == [key]
+    parts = urlsplit(body["share_url"])
+    assert parts.path == body["client_url"] + "/join" and not parts.query and parts.fragment.startswith("key=")
+    page = browser("operator").get(parts.path)  # what a browser sends: never the fragment
+    assert page.status_code == 200 and b"join.js" in page.content
 
 
-def test_share_link_key_is_kept_whole(client):
-    session = make_session(make_user("operator"))
-    response = client.get(f"/client/{session.pk}&key=a%26b%23c")
-    location = urlsplit(response["Location"])
-    assert parse_qs(location.query)["key"] == ["a&b#c"] and not location.fragment
+def test_share_link_key_is_kept_whole():
+    session = make_session(make_user("poweruser"), key="a&b#c")
+    client = browser("operator")
+    assert client.post(f"/client/{session.pk}/join", {"key": "a&b#c"}).status_code == 302
+    assert client.get(f"/client/{session.pk}").status_code == 200
 
 
 def test_password_field_is_never_prefilled(book):

@@ -27,6 +27,17 @@ from tests.targets import asciinema_cat
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def operator_session(target):
+    """An operator and their session on a connection shared with them (operators open no ad-hoc ones)."""
+    operator = make_user("operator")
+    conn = make_connection(
+        make_user("poweruser"), host=target.host, port=target.port, username=target.user, password=target.password
+    )
+    conn.shares.create(user=operator)
+    session, _ = connect_connection(actor=operator, connection=conn)
+    return operator, session
+
+
 def ssh_session(owner, target, **extra):
     fields = {"host": target.host, "port": target.port, "username": target.user, "password": target.password}
     fields.update(extra)
@@ -224,7 +235,7 @@ def test_read_only_share_watches_but_cannot_type(sshd):
     async def scenario():
         mine = await Terminal.open(session.pk, owner)
         await mine.until_event("status", state="active")
-        theirs = await Terminal.open(session.pk, friend, query=f"key={key}")
+        theirs = await Terminal.open(session.pk, friend, share_key=key)
         assert theirs.accepted
         access = await theirs.until_event("access")
         assert access["access"] == "viewer"
@@ -247,8 +258,8 @@ def test_wrong_share_key_or_stranger_is_refused(sshd):
     session, _ = ssh_session(owner, sshd)
 
     async def scenario():
-        for query in ("key=wrong", ""):
-            terminal = await Terminal.open(session.pk, stranger, query=query)
+        for key in ("wrong", None):
+            terminal = await Terminal.open(session.pk, stranger, share_key=key)
             assert not terminal.accepted and terminal.close_code == 4403
         anonymous = await Terminal.open(session.pk, [(b"origin", b"http://127.0.0.1")])
         assert not anonymous.accepted and anonymous.close_code == 4401
@@ -286,7 +297,7 @@ def test_read_write_share_and_admin_supervision(sshd):
     async def scenario():
         mine = await Terminal.open(session.pk, owner)
         await mine.until_event("status", state="active")
-        theirs = await Terminal.open(session.pk, colleague, query=f"key={key}")
+        theirs = await Terminal.open(session.pk, colleague, share_key=key)
         assert (await theirs.until_event("access"))["access"] == "collaborator"
         boss = await Terminal.open(session.pk, admin)
         assert (await boss.until_event("access"))["access"] == "supervisor"
@@ -301,11 +312,8 @@ def test_read_write_share_and_admin_supervision(sshd):
 
 
 def test_terminate_through_the_api_ends_it_for_everyone(sshd):
-    owner = make_user("operator")
+    owner, session = operator_session(sshd)
     admin = make_user("admin")
-    session, _ = ssh_session(make_user("poweruser"), sshd)
-    session.owner = owner
-    session.save()
 
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
@@ -321,10 +329,8 @@ def test_terminate_through_the_api_ends_it_for_everyone(sshd):
 
 @pytest.mark.parametrize("cut", ["disable", "force-logout"])
 def test_revoking_the_owners_access_ends_their_live_session(sshd, cut):
-    owner = make_user("operator")
+    owner, session = operator_session(sshd)
     admin = make_user("admin")
-    session, _ = ssh_session(make_user("poweruser"), sshd)
-    Session.objects.filter(pk=session.pk).update(owner=owner)
     api = APIClient()
     api.force_authenticate(admin)
 

@@ -135,6 +135,42 @@ def test_session_typed_watched_and_terminated_across_nodes(nodes, sshd, terminat
     assert Recording.objects.get(session=session).ended_at is not None
 
 
+def test_a_new_share_link_disconnects_holders_of_the_old_one_on_the_other_node(nodes, sshd):
+    """The session lives on B; a collaborator watches through A with the link. The owner makes a
+    new link through A: B hears it and has A close the collaborator's window at once."""
+    a, b = nodes
+    (owner, colleague), (owner_token, colleague_token) = tokens("poweruser", "operator")
+    session_id = open_session(a.base, owner_token, sshd)
+
+    async def scenario():
+        owner_b = await NetTerminal.open(b.base, session_id, owner_token)
+        await owner_b.until_event("status", state="active")
+        status, body = await asyncio.to_thread(
+            api, a.base, "POST", f"/api/sessions/{session_id}/share", owner_token, {"share_mode": "read-write"}
+        )
+        assert status == 200
+        key = body["share_url"].partition("#key=")[2]
+        colleague_a = await NetTerminal.open(a.base, session_id, colleague_token, share_key=key)
+        assert (await colleague_a.until_event("access"))["access"] == "collaborator"
+        await colleague_a.until_event("status", state="active")
+        await colleague_a.type("echo typed-on-a-$((3*3))\n")
+        await owner_b.until_output("typed-on-a-9")
+
+        status, _ = await asyncio.to_thread(
+            api, a.base, "POST", f"/api/sessions/{session_id}/share", owner_token, {"share_mode": "read-only"}
+        )
+        assert status == 200
+        ended = await colleague_a.until_event("ended", timeout=5)
+        assert "share link" in ended["message"]
+        await colleague_a.until_closed(timeout=5)
+        await owner_b.type("echo owner-stays-$((4*4))\n")
+        await owner_b.until_output("owner-stays-16")
+        await owner_b.type("exit\n")
+        await owner_b.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
 def test_a_watcher_on_the_other_node_sees_the_last_output_before_the_end(nodes, sshd):
     """Output written just before the target closes still crosses to the other node, ahead of
     the ``ended`` event."""
