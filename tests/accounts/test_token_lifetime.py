@@ -146,7 +146,7 @@ def test_migration_gives_never_expiring_tokens_the_maximum_lifetime():
     dated, _ = make_user_token(owner, expires_at=kept)
     ApiKey.objects.update(expires_at=None)
     UserToken.objects.filter(pk=token.pk).update(expires_at=None)
-    migration = importlib.import_module("accounts.migrations.0003_token_lifetime")
+    migration = importlib.import_module("accounts.migrations.0005_token_lifetime")
     migration.set_expiry(apps, None)
     assert_expires_at_the_maximum(ApiKey.objects.get(pk=key.pk).expires_at)
     assert_expires_at_the_maximum(UserToken.objects.get(pk=token.pk).expires_at)

@@ -15,7 +15,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pam_sessions", "0001_initial"),
+        ("pam_sessions", "0002_host_key_routes"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -17,6 +17,6 @@ def set_expiry(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0002_oidc")]
+    dependencies = [("accounts", "0004_audit_event_repeats")]
 
     operations = [migrations.RunPython(set_expiry, migrations.RunPython.noop)]
