@@ -271,7 +271,9 @@ def _refusal(credential, ip):
         return "unknown token or wrong secret"
     if credential.revoked_at is not None:
         return "The token has been revoked."
-    if credential.expires_at is not None and credential.expires_at <= timezone.now():
+    # A row without an expiry (written before lifetimes existed) lives the longest allowed.
+    lifetime = timedelta(days=settings.TOKEN_MAX_LIFETIME_DAYS)
+    if (credential.expires_at or credential.created_at + lifetime) <= timezone.now():
         return "The token has expired."
     if not credential.user.is_active:
         return "The user is disabled."

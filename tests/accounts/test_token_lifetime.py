@@ -151,3 +151,15 @@ def test_migration_gives_never_expiring_tokens_the_maximum_lifetime():
     assert_expires_at_the_maximum(ApiKey.objects.get(pk=key.pk).expires_at)
     assert_expires_at_the_maximum(UserToken.objects.get(pk=token.pk).expires_at)
     assert UserToken.objects.get(pk=dated.pk).expires_at == kept
+
+
+@pytest.mark.parametrize("credential", ["api_key", "user_token"])
+def test_a_token_row_without_expiry_stops_working_after_the_maximum_lifetime(credential):
+    user = make_user("operator")
+    token, raw = make_api_key(user) if credential == "api_key" else make_user_token(user)
+    type(token).objects.filter(pk=token.pk).update(
+        expires_at=None, created_at=timezone.now() - timedelta(days=MAX_DAYS + 1)
+    )
+    assert bearer(raw).get("/api/me", REMOTE_ADDR="127.0.0.1").status_code == 401
+    type(token).objects.filter(pk=token.pk).update(created_at=timezone.now() - timedelta(days=MAX_DAYS - 1))
+    assert bearer(raw).get("/api/me", REMOTE_ADDR="127.0.0.1").status_code == 200
