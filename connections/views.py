@@ -28,6 +28,7 @@ def index(request):
         "canEditAny": can(user, Perm.CONNECTIONS_EDIT_ANY),
         "canDeleteAny": can(user, Perm.CONNECTIONS_DELETE_ANY),
         "canManageAddressBook": can(user, Perm.ADDRESSBOOK_MANAGE),
+        "canRevealCredentials": can(user, Perm.CONNECTIONS_REVEAL),
         "canConnect": can(user, Perm.SESSIONS_CONNECT),
         # connections.policy.can_stop_tunnels: also those who may end anyone's sessions.
         "canStopAnyTunnel": can(user, Perm.SESSIONS_TERMINATE_ANY),

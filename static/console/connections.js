@@ -888,6 +888,27 @@
     port.placeholder = String(DEFAULT_PORTS[current]);
   }
 
+  // An edit that moves the target or its account drops the stored secrets unless the editor may
+  // read them (connections.services.connections.moved_secrets): say so before saving.
+  function targetMoved() {
+    const d = state.editing;
+    if (!d || PAGE.canRevealCredentials) return false;
+    const proto = protocol();
+    if (proto !== d.protocol || $("cf-username").value.trim() !== d.username) return true;
+    if (proto === "web") return $("cf-url").value.trim() !== d.url;
+    const port = portValue($("cf-port"));
+    return $("cf-host").value.trim() !== d.host || (port === null ? DEFAULT_PORTS[proto] : port) !== d.port;
+  }
+
+  function updateSecretHints() {
+    const moved = targetMoved();
+    for (const hint of ["cf-password-hint", "cf-private-key-hint"]) {
+      $(hint).textContent = moved
+        ? "stored, but the target changed — enter it again or it is dropped"
+        : "stored — leave blank to keep";
+    }
+  }
+
   function setSecret(input, hint, clearLabel, stored) {
     input.value = "";
     input.disabled = false;
@@ -939,6 +960,7 @@
     setSecret($("cf-private-key"), "cf-private-key-hint", "cf-private-key-clear-label", detail && detail.hasPrivateKey);
     applyProtocol(null);
     formProtocol = protocol();
+    updateSecretHints();
     showPane("conn-form");
     $("cf-name").focus();
   }
@@ -1187,7 +1209,9 @@
   $("cf-protocol").addEventListener("change", () => {
     applyProtocol(formProtocol);
     formProtocol = protocol();
+    updateSecretHints();
   });
+  for (const id of ["cf-host", "cf-port", "cf-url", "cf-username"]) $(id).addEventListener("input", updateSecretHints);
   for (const [box, input] of [["cf-password-clear", "cf-password"], ["cf-private-key-clear", "cf-private-key"]]) {
     $(box).addEventListener("change", () => { $(input).disabled = $(box).checked; if ($(box).checked) $(input).value = ""; });
   }

@@ -10,7 +10,7 @@ from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, LoginSession, 
 from accounts.roles import ADMIN_PERMS, Perm
 from connections.models import ConnectionTag, JumpHop, Share, Tunnel
 from recordings.models import Recording
-from sessions.models import KnownHost, Node, Session, Viewer
+from sessions.models import HostKeySighting, KnownHost, Node, Session, Viewer
 from tests.factories import make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,10 @@ def one_of_each():
     connection = make_connection(owner, "web", group=make_folder(owner), tags=["t"])
     session = Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="ended")
     node = Node.objects.create(id="node-1", hostname="h", pid=1)
+    known = KnownHost.objects.create(
+        route="r" * 64, host="10.0.0.1", address="10.0.0.1", port=22, key_type="ssh-ed25519", public_key="AAAA",
+        fingerprint="SHA256:x",
+    )
     rows = [
         owner,
         make_role("spare", [Perm.AUDIT_VIEW]),
@@ -49,7 +53,8 @@ def one_of_each():
         session,
         node,
         Viewer.objects.create(session=session, channel_name="c1", user=owner, access="viewer", node=node.id),
-        KnownHost.objects.create(host="10.0.0.1", port=22, key_type="ssh-ed25519", public_key="AAAA", fingerprint="SHA256:x"),
+        known,
+        HostKeySighting.objects.create(known_host=known, key_type="ssh-ed25519", public_key="BBBB", fingerprint="SHA256:y"),
         Recording.objects.create(name="r.cast", session=session),
     ]
     owner_client = Client()

@@ -96,7 +96,7 @@ def test_page_opens_without_console_errors_for_every_role(page, role):
     page.wait_for_load_state("networkidle")
 
 
-def test_poweruser_creates_folder_and_ssh_connection_and_keeps_password_on_edit(page):
+def test_poweruser_creates_folder_and_ssh_connection_and_keeps_password_only_where_it_was(page):
     user = make_user("poweruser")
     open_connections(page, user)
 
@@ -131,12 +131,28 @@ def test_poweruser_creates_folder_and_ssh_connection_and_keeps_password_on_edit(
     detail_button(page, "Edit").click()
     expect(page.locator("#cf-password")).to_have_value("")
     expect(page.locator("#cf-password-hint")).to_have_text("stored — leave blank to keep")
-    page.fill("#cf-username", "admin")
+    page.fill("#cf-display-name", "Web one")
     page.click("#conn-form-save")
-    expect(page.locator("#conn-detail")).to_contain_text("admin")
+    expect(page.locator("#detail-title")).to_have_text("Web one")
+    expect(page.locator("#conn-detail")).to_contain_text("password stored")
     connection.refresh_from_db()
-    assert connection.username == "admin"
-    assert connection.password == "s3cret"
+    assert (connection.display_name, connection.password) == ("Web one", "s3cret")
+
+    # Another account would get the stored password: a poweruser may not read it, so it goes.
+    detail_button(page, "Edit").click()
+    page.fill("#cf-username", "admin")
+    expect(page.locator("#cf-password-hint")).to_contain_text("target changed — enter it again or it is dropped")
+    page.click("#conn-form-save")
+    expect(page.locator("#conn-detail")).to_contain_text("none stored")
+    connection.refresh_from_db()
+    assert (connection.username, connection.password) == ("admin", "")
+
+    detail_button(page, "Edit").click()
+    page.fill("#cf-password", "n3w")
+    page.click("#conn-form-save")
+    expect(page.locator("#conn-detail")).to_contain_text("password stored")
+    connection.refresh_from_db()
+    assert connection.password == "n3w"
 
     detail_button(page, "Edit").click()
     page.check("#cf-password-clear")
