@@ -37,6 +37,7 @@ from django.utils import timezone
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from connections.targets import TargetRefused
+from pam.fields import UnreadableSecret
 from recordings.models import Recording
 from recordings.writer import AsciicastWriter
 from sessions import drive, live
@@ -377,10 +378,10 @@ class LiveSession:
     async def connect(self):
         self._set_state("connecting")
         await _set_status(self.row.pk, Status.CONNECTING)
-        credentials = await _credentials(self.row.pk)
         target = dict(host=self.row.host, port=self.row.port, username=self.row.username)
         self.opened_size = (self.cols, self.rows)
         try:
+            credentials = await _credentials(self.row.pk)
             if self.row.session_type == SessionType.SSH:
                 self.link = await self.loop.run_in_executor(
                     None,
@@ -401,6 +402,9 @@ class LiveSession:
                 )
         except (ConnectFailed, TargetRefused, HostKeyChanged) as exc:
             await self.end(Status.FAILED, str(exc))
+            return
+        except UnreadableSecret as exc:  # a ciphertext that stopped opening since the session was created
+            await self.end(Status.FAILED, exc.message)
             return
         except Exception as exc:
             logger.exception("session %s could not connect", self.id)

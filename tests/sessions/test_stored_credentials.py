@@ -307,6 +307,28 @@ def swap_passwords(first, second):
         cursor.execute("UPDATE connections_connection SET password = %s WHERE id = %s", [stored[first.pk], second.pk])
 
 
+def test_a_ciphertext_swapped_after_connect_fails_the_session_and_reaches_nobody(own_sshd):
+    admin = make_user("admin")
+    right = make_connection(admin, "right", host=own_sshd.host, port=own_sshd.port, username=own_sshd.user,
+                            password=own_sshd.password, shared=True)
+    wrong = make_connection(admin, "wrong", host=own_sshd.host, port=own_sshd.port, username=own_sshd.user,
+                            password="another-" + secrets.token_hex(4), shared=True)
+    operator = make_user("operator")
+    response = signed_in(operator).post(f"/api/connections/{right.pk}/connect", {}, format="json")
+    assert response.status_code == 201
+    swap_passwords(right, wrong)
+
+    async def scenario():
+        terminal = await Terminal.open(response.json()["session_id"], operator)
+        ended = await terminal.until_event("ended")
+        assert ended["status"] == "failed" and "cannot be read" in ended["message"]
+        assert own_sshd.password.encode() not in terminal.output and own_sshd.password not in str(terminal.events)
+
+    async_to_sync(scenario)()
+    assert Session.objects.get().status == "failed"
+    assert not accepted(own_sshd, own_sshd.user)
+
+
 def test_swapped_password_ciphertexts_are_refused_not_used(own_sshd):
     admin = make_user("admin")
     right = make_connection(admin, "right", host=own_sshd.host, port=own_sshd.port, username=own_sshd.user,
