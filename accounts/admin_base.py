@@ -7,6 +7,7 @@ Saves that change important state go through the same services as the API, which
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
@@ -14,6 +15,7 @@ from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from pam.exceptions import ServiceError
+from pam.fields import EncryptedTextField, is_set
 
 
 def action_permission(name):
@@ -25,7 +27,59 @@ def action_permission(name):
     return has_permission
 
 
-class ServiceAdmin(admin.ModelAdmin):
+def _stored_or_none(field):
+    """A read-only stand-in for an encrypted field: whether a value is stored, never the value."""
+
+    def shown(obj):
+        return "stored" if obj.pk and is_set(obj, field.name) else "none"
+
+    shown.short_description = field.verbose_name
+    shown.__name__ = field.name
+    return shown
+
+
+class SecretsNeverShown:
+    """A page showing a row read-only says whether each encrypted field holds a value.
+
+    Django admin prints read-only fields' values, which for an encrypted field is the decrypted
+    secret, to whoever may only view the row. Editable, the fields are write-only inputs.
+    """
+
+    def secrets_read_only(self, request, obj):
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        secret = {f.name: f for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
+        if not secret or not self.secrets_read_only(request, obj):
+            return fieldsets
+
+        def shown(name):
+            if isinstance(name, (list, tuple)):
+                return tuple(shown(n) for n in name)
+            return _stored_or_none(secret[name]) if name in secret else name
+
+        return [(title, {**options, "fields": [shown(n) for n in options["fields"]]}) for title, options in fieldsets]
+
+
+class SecretsNeverShownInline(SecretsNeverShown):
+    """The same for an inline, read-only when its parent or its own rows may not be changed."""
+
+    def secrets_read_only(self, request, obj):
+        parent = self.admin_site._registry[self.parent_model]
+        editable = parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
+        return not (editable and self.has_change_permission(request, obj))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # Unlike a model admin's form, an inline's form is built from every name in its
+        # fieldsets, stand-ins included: the form gets the field names only.
+        if "fields" not in kwargs:
+            names = flatten_fieldsets(self.get_fieldsets(request, obj))
+            kwargs["fields"] = [name for name in names if isinstance(name, str)]
+        return super().get_formset(request, obj, **kwargs)
+
+
+class ServiceAdmin(SecretsNeverShown, admin.ModelAdmin):
     """A model admin whose saves, deletes and actions may call services.
 
     A service's refusal rolls back everything the request did and comes back as an error

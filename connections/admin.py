@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
+from accounts.admin_base import AuditedAdmin, SecretsNeverShownInline, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
@@ -63,7 +63,7 @@ class TagInline(admin.TabularInline):
     extra = 0
 
 
-class JumpHopInline(admin.TabularInline):
+class JumpHopInline(SecretsNeverShownInline, admin.TabularInline):
     model = JumpHop
     form = TargetForm
     extra = 0

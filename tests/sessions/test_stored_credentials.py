@@ -12,16 +12,22 @@ import threading
 import paramiko
 import pytest
 from asgiref.sync import async_to_sync
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection as db
 from rest_framework.test import APIClient
 
 from accounts.roles import Perm
-from connections.models import Connection
+from connections.models import Connection, JumpHop
 from pam.fields import UnreadableSecret
 from sessions.models import Session
 from tests import targets
 from tests.factories import make_address_book_folder, make_connection, make_role, make_user
 from tests.sessions.helpers import Terminal
+
+KEY = Ed25519PrivateKey.generate().private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+).decode()
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -279,10 +285,18 @@ def test_holder_of_the_reveal_permission_keeps_the_secret_on_a_move(capture):
 def test_admin_site_without_reveal_cannot_move_a_connection_away_with_its_secret():
     role = make_role("site-editor", {Perm.ADMIN_SITE, Perm.CONNECTIONS_EDIT_ANY})
     editor = make_user(role.name)
-    conn = make_connection(make_user("poweruser"), host="127.0.0.1", port=22, username="deploy", password="site-pw")
+    conn = make_connection(make_user("poweruser"), host="127.0.0.1", port=22, username="deploy", password="site-pw",
+                           private_key=KEY, autofill='[{"selector": "#pw", "value": "fill-pw"}]')
+    JumpHop.objects.create(connection=conn, position=0, host="127.0.0.2", username="hop", password="hop-pw")
     client = signed_in(editor)
     page = client.get(f"/admin/connections/connection/{conn.pk}/change/")
-    assert page.status_code == 200 and "site-pw" not in page.content.decode()
+    shown = page.content.decode()
+    assert page.status_code == 200 and "readonly" in shown and "deploy" in shown
+    for secret in ("site-pw", "fill-pw", "hop-pw", KEY.splitlines()[1]):
+        assert secret not in shown
+    assert shown.count(">stored<") == 4  # password, key, autofill, the hop's password
+    hop_page = client.get(f"/admin/connections/jumphop/{conn.jump_hops.get().pk}/change/").content.decode()
+    assert "hop" in hop_page and "hop-pw" not in hop_page
     form = {
         "name": conn.name, "protocol": "ssh", "host": "127.0.0.1", "port": "2200", "username": "deploy",
         "password": "", "private_key": "", "autofill": "", "sort_order": "0", "recording_enabled": "on",
