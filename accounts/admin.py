@@ -10,7 +10,7 @@ from accounts.admin_base import AuditedAdmin, ServiceAdmin, action_permission
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, LoginSession, Role, User, UserToken
-from accounts.permissions import holds_all
+from accounts.permissions import ensure_groups_grantable, holds_all
 from accounts.roles import Perm
 from accounts.services import group_mappings
 from accounts.services import roles as role_service
@@ -95,6 +95,11 @@ class UserAdmin(AuditedAdmin, auth_admin.UserAdmin):
             service = users.enable_user if new_active else users.disable_user
             service(user=obj, actor=request.user, ip=ip)
         obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        if "groups" in form.cleaned_data:
+            ensure_groups_grantable(request.user, form.instance, form.cleaned_data["groups"])
+        super().save_related(request, form, formsets, change)
 
     def delete_model(self, request, obj):
         users.delete_user(user=obj, actor=request.user, ip=client_ip(request))

@@ -4,6 +4,7 @@ A user's permissions are those of their role, intersected with the ``max_role`` 
 that authenticated the request (set once, at authentication, as ``user.token_cap``).
 """
 
+from django.contrib.auth.models import Group
 from rest_framework import permissions
 
 from accounts import roles
@@ -82,6 +83,20 @@ def ensure_outranks(actor, user):
     missing = _missing(actor, user.role.permission_set)
     if missing:
         raise Forbidden(f"{user.username} holds permissions you do not: {', '.join(missing)}.")
+
+
+def ensure_groups_grantable(actor, user, groups):
+    """Refuse to put ``user`` in a group ``actor`` is not in, unless ``actor`` manages the address book.
+
+    A group opens the address-book folders allowed to it, and so the use of their stored
+    credentials: like a permission, nobody hands that to others (or to themselves) without it.
+    """
+    if actor is None or can(actor, roles.Perm.ADDRESSBOOK_MANAGE):
+        return
+    joining = {group.pk for group in groups} - set(user.groups.values_list("pk", flat=True))
+    outside = sorted(Group.objects.filter(pk__in=joining).exclude(members=actor).values_list("name", flat=True))
+    if outside:
+        raise Forbidden(f"You cannot add members to groups you are not in: {', '.join(outside)}.")
 
 
 def holds_all(actor, permissions):

@@ -107,7 +107,9 @@ _USERS = _each(_CRUD, Perm.USERS_MANAGE)
 ADMIN_PERMS = {
     "accounts.user": _USERS,
     "accounts.role": _USERS,
-    "auth.group": _USERS,
+    # A group's name is what single sign-on matches claims against: renaming one hands its
+    # address-book folders to whoever's claims carry the new name.
+    "auth.group": {**_USERS, "change": {Perm.USERS_MANAGE, Perm.ADDRESSBOOK_MANAGE}},
     "accounts.loginsession": _each(("view", "delete"), Perm.USERS_MANAGE),
     "accounts.apikey": _each(("view", "add", "change", "revoke"), Perm.TOKENS_MANAGE_ANY),
     "accounts.usertoken": _each(("view", "revoke"), Perm.TOKENS_MANAGE_ANY),

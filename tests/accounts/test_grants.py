@@ -5,13 +5,15 @@ given that role would: through the HTTP API where it exists, and through the Dja
 """
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, Role, User, UserToken
 from accounts.roles import BUILTIN_ROLES, Perm
 from tests.accounts.test_admin import user_change_form
-from tests.factories import make_api_key, make_role, make_user
+from connections.models import ConnectionGroup
+from tests.factories import make_address_book_folder, make_api_key, make_connection, make_role, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -195,6 +197,46 @@ def test_user_manager_creates_a_role_within_own_permissions_in_django_admin():
     )
     assert response.status_code == 302
     assert Role.objects.get(name="auditor").permission_set == {Perm.AUDIT_VIEW}
+
+
+@pytest.fixture
+def dba_folder():
+    """An address-book folder of root credentials, opened to the group "dba" only."""
+    folder = make_address_book_folder("databases", groups=["dba"])
+    make_connection(None, "db-root", group=folder, username="root", password="root-pw", shared=True)
+    return folder
+
+
+def test_user_manager_cannot_join_a_group_that_opens_address_book_folders(dba_folder):
+    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SESSIONS_CONNECT, *VIEWER)
+    dba = Group.objects.get(name="dba")
+    for user in (client.user, make_user("viewer")):
+        url = reverse("admin:accounts_user_change", args=[user.pk])
+        response = client.post(url, user_change_form(user, groups=[dba.pk], display_name="Joined"), follow=True)
+        assert any("groups you are not in: dba" in m for m in admin_messages(response))
+        user.refresh_from_db()
+        assert not user.groups.exists() and user.display_name == ""  # nothing of the request was saved
+    assert not ConnectionGroup.objects.address_book_visible_to(client.user).exists()
+
+
+def test_group_member_or_address_book_manager_adds_members(dba_folder):
+    dba = Group.objects.get(name="dba")
+    member = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, *VIEWER, name="member")
+    member.user.groups.add(dba)
+    manager = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.ADDRESSBOOK_MANAGE, *VIEWER, name="manager")
+    for client in (member, manager):
+        user = make_user("viewer")
+        url = reverse("admin:accounts_user_change", args=[user.pk])
+        assert client.post(url, user_change_form(user, groups=[dba.pk])).status_code == 302
+        assert list(ConnectionGroup.objects.address_book_visible_to(user)) == [dba_folder]
+
+
+def test_user_manager_cannot_rename_a_group_to_what_single_sign_on_matches(dba_folder):
+    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    dba = Group.objects.get(name="dba")
+    response = client.post(reverse("admin:auth_group_change", args=[dba.pk]), {"name": "interns"})
+    assert response.status_code == 403
+    assert Group.objects.get(pk=dba.pk).name == "dba"
 
 
 # --- group_mappings.manage ---------------------------------------------------------------------
