@@ -246,7 +246,8 @@ def authenticate_token(raw, *, ip=None):
     else:
         name, sep, secret = raw.partition(":")
         named = ApiKey.objects.select_related("user__role").filter(name=name).first() if sep else None
-        owner = named.user if named else None
+        # Only a stored key's name is logged: what else came before a colon may be a secret itself.
+        name, owner = (named.name, named.user) if named else ("", None)
         credential = named if named and hmac.compare_digest(named.digest, digest(secret)) else None
         action, kind = AuditAction.API_KEY_USE_FAILED, "api_key"
 

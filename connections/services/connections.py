@@ -40,8 +40,10 @@ MAX_HOPS = 8
 MAX_TUNNELS = 32
 MAX_EXTRA_CONFIG_BYTES = 8192
 SECRETS = ("password", "private_key", "autofill")
-# What an edit may not change without its stored secrets being entered again (see moved_secrets).
-ENDPOINT_FIELDS = ("protocol", "host", "port", "url", "username")
+# Where, as whom and how stored secrets are sent: an edit may not change any of it without the
+# secrets being entered again (see moved_secrets). The jump chain before a target is part of it.
+ROUTE_FIELDS = ("protocol", "host", "port", "url", "username", "skip_cert_validation")
+ROUTE_OPTIONS = ("domain", "security", "auth_pkg", "kdc_url", "allowed_domains")
 MAX_AUTOFILL = 8192
 PLAIN_FIELDS = (
     "name",
@@ -197,7 +199,7 @@ def _save_related(connection, spec, previous_hops=None):
         connection.jump_hops.all().delete()
         hops = []
         for position, hop in enumerate(spec["jump_hosts"]):
-            stored = _same_hop(previous_hops, position, hop)
+            stored = _same_hop(previous_hops, position, hop, spec["jump_hosts"])
             hops.append(
                 JumpHop(
                     connection=connection,
@@ -213,39 +215,57 @@ def _save_related(connection, spec, previous_hops=None):
         JumpHop.objects.bulk_create(hops)
 
 
-def _same_hop(previous_hops, position, hop):
+def _same_hop(previous_hops, position, hop, hops):
     """The stored hop whose credentials an edited hop may keep.
 
-    session-broker merges hop credentials by index; PAM keeps them only while the hop at that
-    index still names the same user on the same host and port, so an edit can never send a
-    stored secret to a different machine or account.
+    session-broker merges hop credentials by index; PAM keeps them only while this hop and every
+    hop before it still name the same user on the same host and port, so an edit can never send
+    a stored secret to a different machine or account, nor through a machine of its own choosing.
     """
     if not previous_hops or position >= len(previous_hops):
         return None
-    stored = previous_hops[position]
-    same = (stored.host, stored.port, stored.username) == (hop["host"], hop.get("port") or 22, hop["username"])
-    return stored if same else None
+    before = [_hop_route(h.host, h.port, h.username) for h in previous_hops[: position + 1]]
+    after = [_hop_route(h["host"], h.get("port"), h["username"]) for h in hops[: position + 1]]
+    return previous_hops[position] if before == after else None
 
 
-def _endpoint(values):
+def _hop_route(host, port, username):
+    return (host, port or 22, username)
+
+
+def _route(values):
+    """Everything in ``values`` that decides where stored secrets go (None: not known here)."""
     protocol = values.get("protocol")
     port = values.get("port") or (DEFAULT_PORTS[protocol] if protocol else 22)
-    return tuple(values.get(name) or "" for name in ENDPOINT_FIELDS if name != "port") + (port,)
+    options = values.get("extra_config") or {}
+    chain = values.get("jump_hosts")
+    return (
+        tuple(values.get(name) or "" for name in ROUTE_FIELDS if name != "port"),
+        port,
+        tuple(options.get(key) or "" for key in ROUTE_OPTIONS) if "extra_config" in values else None,
+        [_hop_route(h.get("host"), h.get("port"), h.get("username")) for h in chain] if chain is not None else None,
+    )
 
 
 def moved_secrets(*, actor, stored, changes):
     """The stored secrets an edit of ``stored`` (a connection or a jump hop) must drop.
 
-    An edit that points a target somewhere else (protocol, host, port, url) or at another
-    account (username) would send the stored secrets there: whoever may not read them
-    (connections.reveal_credentials) must enter them again with the edit, or they are dropped,
-    as ``_same_hop`` does for jump hosts. The API's updates and the admin change form both ask
-    this one function.
+    An edit that points a target somewhere else (protocol, host, port, url, the jump hosts
+    before it), at another account (username, domain) or weakens how it is reached (certificate
+    checks, RDP security and Kerberos settings, autofill domains) would send the stored secrets
+    there: whoever may not read them (connections.reveal_credentials) must enter them again with
+    the edit, or they are dropped, as ``_same_hop`` does for jump hosts. The API's updates and
+    the admin change form both ask this one function.
     """
     if can(actor, Perm.CONNECTIONS_REVEAL):
         return []
-    before = {name: getattr(stored, name) for name in ENDPOINT_FIELDS if hasattr(stored, name)}
-    if _endpoint(before) == _endpoint({**before, **changes}):
+    before = {name: getattr(stored, name) for name in (*ROUTE_FIELDS, "extra_config") if hasattr(stored, name)}
+    if "jump_hosts" in changes and hasattr(stored, "jump_hops"):
+        before["jump_hosts"] = [
+            {"host": h.host, "port": h.port, "username": h.username} for h in stored.jump_hops.all()
+        ]
+    after = {**before, **{name: value for name, value in changes.items() if name in before}}
+    if _route(before) == _route(after):
         return []
     names = [f.name for f in stored._meta.concrete_fields if isinstance(f, EncryptedTextField)]
     return [name for name in names if name not in changes and is_set(stored, name)]

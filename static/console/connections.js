@@ -895,6 +895,12 @@
     if (!d || PAGE.canRevealCredentials) return false;
     const proto = protocol();
     if (proto !== d.protocol || $("cf-username").value.trim() !== d.username) return true;
+    const chainKept = hops.children.length === d.jumpHosts.length && [...hops.children].every(unchangedHop);
+    const extra = d.extraConfig || {};
+    const rdpChanged = proto === "rdp" &&
+      ($("cf-domain").value.trim() !== (extra.domain || "") || $("cf-security").value !== (extra.security || ""));
+    const certChanged = (proto === "rdp" || proto === "web") && $("cf-skip-cert").checked !== d.skipCertValidation;
+    if (!chainKept || rdpChanged || certChanged) return true;
     if (proto === "web") return $("cf-url").value.trim() !== d.url;
     const port = portValue($("cf-port"));
     return $("cf-host").value.trim() !== d.host || (port === null ? DEFAULT_PORTS[proto] : port) !== d.port;
@@ -995,9 +1001,14 @@
     return row;
   }
 
-  // The API keeps an omitted hop secret only from the stored hop *at the same index* that
-  // still names the same user, host and port; otherwise the secret must be typed again.
+  // The API keeps an omitted hop secret only from the stored hop *at the same index* while it
+  // and every hop before it still name the same user, host and port; otherwise the secret must
+  // be typed again.
   function keepsSecrets(row, position) {
+    return [...hops.children].slice(0, position + 1).every(unchangedHop);
+  }
+
+  function unchangedHop(row, position) {
     if (!row.hop || row.dataset.originalIndex !== String(position)) return false;
     const value = (key) => row.querySelector(`[data-key="${key}"]`).value.trim();
     return value("host") === row.hop.host && value("username") === row.hop.username &&
@@ -1014,12 +1025,13 @@
         hint.hidden = !stored;
         hint.textContent = kept
           ? "stored — leave blank to keep"
-          : "stored, but this hop moved or changed — enter it again or it is dropped";
+          : "stored, but the way to this hop changed — enter it again or it is dropped";
         row.querySelector(`[data-clear="${key}"]`).hidden = !(stored && kept);
       }
       row.querySelector('[data-action="up"]').disabled = position === 0;
       row.querySelector('[data-action="down"]').disabled = position === hops.children.length - 1;
     });
+    updateSecretHints();
   }
 
   function addTunnel(tunnel) {
@@ -1211,7 +1223,8 @@
     formProtocol = protocol();
     updateSecretHints();
   });
-  for (const id of ["cf-host", "cf-port", "cf-url", "cf-username"]) $(id).addEventListener("input", updateSecretHints);
+  for (const id of ["cf-host", "cf-port", "cf-url", "cf-username", "cf-domain"]) $(id).addEventListener("input", updateSecretHints);
+  for (const id of ["cf-security", "cf-skip-cert"]) $(id).addEventListener("change", updateSecretHints);
   for (const [box, input] of [["cf-password-clear", "cf-password"], ["cf-private-key-clear", "cf-private-key"]]) {
     $(box).addEventListener("change", () => { $(input).disabled = $(box).checked; if ($(box).checked) $(input).value = ""; });
   }

@@ -72,6 +72,18 @@ def test_wrong_secret_for_a_real_key_is_audited_against_its_owner():
     assert (event.user_email, event.object_name, event.ip_addr) == (user.email, "deploy", "127.0.0.3")
 
 
+@pytest.mark.parametrize("header", ["HTTP_X_API_KEY", "HTTP_AUTHORIZATION"])
+def test_a_key_sent_without_its_name_is_not_written_to_the_audit_log(header):
+    """An auditor reads key names in the log: a secret logged as a name would complete a key."""
+    _, token = make_api_key(make_user("admin"), name="deploy")
+    secret = token.partition(":")[2]
+    value = f"Bearer {secret}" if header == "HTTP_AUTHORIZATION" else secret
+    assert get_me(**{header: value, "REMOTE_ADDR": "127.0.0.4"}).status_code == 401
+    event = AuditEvent.objects.get(action=AuditAction.API_KEY_USE_FAILED)
+    assert event.object_name == "" and secret not in event.details
+    assert not AuditEvent.objects.filter(object_name__contains=secret[:12]).exists()
+
+
 def test_expired_api_key_is_refused():
     key, token = make_api_key(make_user("admin"))
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))

@@ -500,23 +500,34 @@ def test_jump_host_secrets_follow_their_position(page):
     assert stored == [("10.6.0.1", "first-pw"), ("10.6.0.2", "second-pw")]
     assert connection.tunnels == [{"local_port": 40432, "remote_host": "localhost", "remote_port": 5432}]
 
-    # Left blank in place: kept; a hop whose port changes is a new target, so its secret goes.
+    # Left blank in place: kept. A hop whose port changes is a new target, and the hops after
+    # it are reached through it: their secrets go too, unless typed again.
     detail_button(page, "Edit").click()
-    first_hint = page.locator("#cf-hops .hop-row").first.locator('[data-hint="password"]')
+    rows = page.locator("#cf-hops .hop-row")
+    first_hint, second_hint = (rows.nth(i).locator('[data-hint="password"]') for i in (0, 1))
     expect(first_hint).to_have_text("stored — leave blank to keep")
-    page.locator("#cf-hops .hop-row").first.locator("[data-key=port]").fill("2201")
-    expect(first_hint).to_contain_text("moved or changed")
+    expect(second_hint).to_have_text("stored — leave blank to keep")
+    rows.first.locator("[data-key=port]").fill("2201")
+    expect(first_hint).to_contain_text("the way to this hop changed")
+    expect(second_hint).to_contain_text("the way to this hop changed")
+    rows.first.locator("[data-key=password]").fill("first-pw2")
     page.click("#conn-form-save")
     expect(page.locator("#conn-detail")).to_contain_text("hopper@10.6.0.1:2201")
     stored = [(h.port, h.password) for h in connection.jump_hops.all()]
-    assert stored == [(2201, ""), (22, "second-pw")]
+    assert stored == [(2201, "first-pw2"), (22, "")]
+
+    detail_button(page, "Edit").click()
+    page.locator("#cf-hops .hop-row").last.locator("[data-key=password]").fill("second-pw2")
+    page.click("#conn-form-save")
+    expect(page.locator("#conn-detail")).to_contain_text("hopper@10.6.0.2:22 (password stored)")
+    assert [h.password for h in connection.jump_hops.all()] == ["first-pw2", "second-pw2"]
 
     # Removing the first hop moves the second to index 0, where the API would keep the
     # *first* hop's password if the page omitted it; the page sends "" and says so.
     detail_button(page, "Edit").click()
     page.locator("#cf-hops .hop-row").first.get_by_role("button", name="Remove jump host").click()
     expect(page.locator("#cf-hops .hop-row")).to_have_count(1)
-    expect(page.locator('#cf-hops [data-hint="password"]')).to_contain_text("this hop moved")
+    expect(page.locator('#cf-hops [data-hint="password"]')).to_contain_text("the way to this hop changed")
     page.click("#conn-form-save")
     expect(page.locator("#conn-detail")).not_to_contain_text("10.6.0.1")
     assert [(h.host, h.password) for h in connection.jump_hops.all()] == [("10.6.0.2", "")]

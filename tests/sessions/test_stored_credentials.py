@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection as db
 from rest_framework.test import APIClient
 
+from accounts.models import AuditEvent
 from accounts.roles import Perm
 from connections.models import Connection, JumpHop
 from pam.fields import UnreadableSecret
@@ -261,6 +262,83 @@ def test_address_book_manager_without_reveal_loses_the_stored_secret_on_a_move(c
     response = signed_in(keeper).put(url, change, format="json")
     assert response.status_code == 200 and response.json()["has_password"] is False
     assert Connection.objects.get(pk=entry.pk).password == ""
+
+
+def book_keeper():
+    return make_user(make_role("book-keeper", {Perm.ADDRESSBOOK_VIEW, Perm.ADDRESSBOOK_MANAGE}).name)
+
+
+@pytest.mark.parametrize(
+    "protocol, change",
+    [
+        ("rdp", {"domain": "OTHER"}),  # another account: OTHER\deploy
+        ("rdp", {"security": "rdp"}),
+        ("rdp", {"kdc_url": "https://127.0.0.1:8443/KdcProxy"}),
+        ("rdp", {"ignore_cert": True}),
+        ("web", {"ignore_cert": True}),
+        ("web", {"allowed_domains": ["127.0.0.1", "127.0.0.9"]}),
+    ],
+)
+def test_weakening_how_stored_secrets_are_sent_drops_them_without_reveal(protocol, change):
+    target = {"url": "https://127.0.0.1/login"} if protocol == "web" else {"host": "127.0.0.1", "port": 3389}
+    entry = make_connection(
+        None, "box", group=make_address_book_folder("prod"), protocol=protocol, username="deploy", password="entry-pw",
+        autofill='[{"url": "https://127.0.0.1/login", "username": "deploy", "password": "fill-pw"}]',
+        extra_config={"domain": "CORP", "security": "nla", "allowed_domains": ["127.0.0.1"]}, **target,
+    )
+    response = signed_in(book_keeper()).put("/api/addressbook/folders/shared/prod/entries/box", change, format="json")
+    assert response.status_code == 200
+    stored = Connection.objects.get(pk=entry.pk)
+    assert (stored.password, stored.autofill) == ("", "")
+    assert "dropped stored" in AuditEvent.objects.filter(action="connection.updated").get().details
+
+
+def test_a_jump_host_put_in_front_of_an_entry_never_receives_its_secret(own_sshd, target_password):
+    """The attack: someone who manages the address book but may not read its secrets puts a jump
+    host of their own in front of an entry. Through it, "127.0.0.1:<port>" is another machine,
+    theirs; the next operator's session would sign in over there with the stored password."""
+    theirs = targets.Elsewhere(target_password, own_sshd.port).start()
+    try:
+        folder = make_address_book_folder("prod", groups=["ops"])
+        entry = make_connection(None, "db-01", group=folder, host=own_sshd.host, port=own_sshd.port,
+                                username=own_sshd.user, password=own_sshd.password)
+        hop = {"hostname": theirs.jump.host, "port": theirs.jump.port, "username": theirs.jump.user,
+               "password": theirs.jump.password}
+        url = "/api/addressbook/folders/shared/prod/entries/db-01"
+        response = signed_in(book_keeper()).put(url, {"jump_hosts": [hop]}, format="json")
+        assert response.status_code == 200 and response.json()["has_password"] is False
+
+        operator = make_user("operator", groups=["ops"])
+        attempt = signed_in(operator).post(f"/api/connections/{entry.pk}/connect", {}, format="json")
+        if attempt.status_code == 201:  # what a kept password would do: sign in over there
+            attach_until_end(attempt.json()["session_id"], operator)
+        assert f"Accepted password for {theirs.target.user}" not in theirs.target.log_text()
+        assert attempt.status_code == 400 and Connection.objects.get(pk=entry.pk).password == ""
+    finally:
+        theirs.remove()
+
+
+def test_replacing_the_first_jump_host_drops_the_secrets_of_the_hops_behind_it():
+    role = make_role("editor", {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_VIEW})
+    conn = make_connection(make_user("poweruser"), host="127.0.0.1", username="deploy", password="target-pw")
+    for position, host in enumerate(["127.0.0.2", "127.0.0.3"]):
+        JumpHop.objects.create(connection=conn, position=position, host=host, username="hop", password=f"hop{position}-pw")
+    chain = [{"host": "127.0.0.9", "username": "evil", "password": "x"}, {"host": "127.0.0.3", "username": "hop"}]
+    response = signed_in(make_user(role.name)).put(f"/api/connections/{conn.pk}", {"jumpHosts": chain}, format="json")
+    assert response.status_code == 200
+    assert [(h.host, h.password) for h in conn.jump_hops.all()] == [("127.0.0.9", "x"), ("127.0.0.3", "")]
+    assert Connection.objects.get(pk=conn.pk).password == ""
+
+
+def test_an_unchanged_jump_chain_keeps_every_secret():
+    role = make_role("editor", {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_VIEW})
+    conn = make_connection(make_user("poweruser"), host="127.0.0.1", username="deploy", password="target-pw")
+    JumpHop.objects.create(connection=conn, position=0, host="127.0.0.2", port=2222, username="hop", password="hop-pw")
+    chain = [{"host": "127.0.0.2", "port": 2222, "username": "hop"}]
+    body = {"jumpHosts": chain, "displayName": "Renamed"}
+    assert signed_in(make_user(role.name)).put(f"/api/connections/{conn.pk}", body, format="json").status_code == 200
+    assert [h.password for h in conn.jump_hops.all()] == ["hop-pw"]
+    assert Connection.objects.get(pk=conn.pk).password == "target-pw"
 
 
 def test_address_book_manager_keeps_the_secret_when_the_target_stays():
