@@ -64,3 +64,14 @@ def make_connection(owner, name=None, tags=(), **fields):
     connection = Connection.objects.create(owner=owner, name=name or f"conn-{next(_seq)}", **fields)
     ConnectionTag.objects.bulk_create(ConnectionTag(connection=connection, name=t) for t in tags)
     return connection
+
+
+def browser_with(*perms, name="custom"):
+    """A Django test client signed in as a new user of a custom role holding ``perms``."""
+    from django.test import Client
+
+    make_role(name, perms)
+    client = Client()
+    client.user = make_user(name)
+    client.force_login(client.user)
+    return client

@@ -11,18 +11,9 @@ from accounts.roles import ADMIN_PERMS, Perm
 from connections.models import ConnectionTag, JumpHop, Share, Tunnel
 from recordings.models import Recording
 from sessions.models import HostKeySighting, KnownHost, Node, Session, Viewer
-from tests.factories import make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
+from tests.factories import browser_with, make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
 pytestmark = pytest.mark.django_db
-
-
-def browser_with(*perms, name="custom"):
-    """A Django test client signed in as a user of a custom role holding ``perms``."""
-    make_role(name, perms)
-    client = Client()
-    client.user = make_user(name)
-    client.force_login(client.user)
-    return client
 
 
 @pytest.fixture

@@ -6,27 +6,17 @@ given that role would: through the HTTP API where it exists, and through the Dja
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, Role, User, UserToken
 from accounts.roles import BUILTIN_ROLES, Perm
 from tests.accounts.test_admin import user_change_form
 from connections.models import ConnectionGroup
-from tests.factories import make_address_book_folder, make_api_key, make_connection, make_role, make_user
+from tests.factories import browser_with, make_address_book_folder, make_api_key, make_connection, make_role, make_user
 
 pytestmark = pytest.mark.django_db
 
 VIEWER = [Perm.ADDRESSBOOK_VIEW]
-
-
-def signed_in(*perms, name="custom"):
-    """A browser signed in as a new user of a custom role holding ``perms``."""
-    make_role(name, perms)
-    client = Client()
-    client.user = make_user(name)
-    client.force_login(client.user)
-    return client
 
 
 def error_of(response):
@@ -42,7 +32,7 @@ def admin_messages(response):
 
 def test_token_manager_cannot_mint_a_token_for_an_admin_via_api():
     victim = make_user("admin")
-    client = signed_in(Perm.TOKENS_MANAGE_ANY)
+    client = browser_with(Perm.TOKENS_MANAGE_ANY)
     response = client.post(
         "/api/admin/user-tokens", {"email": victim.email, "name": "takeover"}, content_type="application/json"
     )
@@ -52,7 +42,7 @@ def test_token_manager_cannot_mint_a_token_for_an_admin_via_api():
 
 def test_token_manager_cannot_mint_a_token_capped_above_own_permissions_via_api():
     target = make_user("poweruser")
-    client = signed_in(Perm.TOKENS_MANAGE_ANY, *VIEWER)
+    client = browser_with(Perm.TOKENS_MANAGE_ANY, *VIEWER)
     response = client.post(
         "/api/admin/user-tokens",
         {"email": target.email, "name": "ci", "max_role": "operator"},
@@ -64,7 +54,7 @@ def test_token_manager_cannot_mint_a_token_capped_above_own_permissions_via_api(
 
 def test_token_manager_mints_a_token_within_own_permissions_via_api():
     target = make_user("poweruser")
-    client = signed_in(Perm.TOKENS_MANAGE_ANY, *VIEWER)
+    client = browser_with(Perm.TOKENS_MANAGE_ANY, *VIEWER)
     response = client.post(
         "/api/admin/user-tokens",
         {"email": target.email, "name": "ci", "max_role": "viewer"},
@@ -76,7 +66,7 @@ def test_token_manager_mints_a_token_within_own_permissions_via_api():
 
 def test_token_manager_cannot_create_an_api_key_for_an_admin_in_django_admin():
     victim = make_user("admin")
-    client = signed_in(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY)
+    client = browser_with(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY)
     response = client.post(reverse("admin:accounts_apikey_add"), {"name": "takeover", "user": victim.pk}, follow=True)
     assert any("do not hold" in m for m in admin_messages(response))
     assert not ApiKey.objects.filter(name="takeover").exists()
@@ -86,7 +76,7 @@ def test_token_manager_cannot_create_an_api_key_for_an_admin_in_django_admin():
 def test_token_manager_cannot_extend_an_admins_api_key_in_django_admin():
     key, _ = make_api_key(make_user("admin"))
     before = key.expires_at
-    client = signed_in(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY)
+    client = browser_with(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY)
     response = client.post(
         reverse("admin:accounts_apikey_change", args=[key.pk]),
         {"expires_at_0": "", "expires_at_1": "", "allowed_ips": ""},
@@ -98,7 +88,7 @@ def test_token_manager_cannot_extend_an_admins_api_key_in_django_admin():
 
 def test_token_manager_creates_an_api_key_within_own_permissions_in_django_admin():
     target = make_user("viewer")
-    client = signed_in(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY, *VIEWER)
+    client = browser_with(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY, *VIEWER)
     response = client.post(reverse("admin:accounts_apikey_add"), {"name": "reader", "user": target.pk})
     assert response.status_code == 200 and "reader:" in response.content.decode()
     assert ApiKey.objects.get(name="reader").user == target
@@ -108,7 +98,7 @@ def test_token_manager_creates_an_api_key_within_own_permissions_in_django_admin
 
 
 def test_user_manager_cannot_make_self_admin_via_api():
-    client = signed_in(Perm.USERS_MANAGE)
+    client = browser_with(Perm.USERS_MANAGE)
     response = client.put(f"/api/users/{client.user.email}/role", {"role": "admin"}, content_type="application/json")
     assert response.status_code == 403 and "do not hold" in error_of(response)
     assert User.objects.get(pk=client.user.pk).role_id == "custom"
@@ -116,7 +106,7 @@ def test_user_manager_cannot_make_self_admin_via_api():
 
 def test_user_manager_cannot_give_a_role_with_permissions_they_lack_via_api():
     target = make_user("viewer")
-    client = signed_in(Perm.USERS_MANAGE, *VIEWER)
+    client = browser_with(Perm.USERS_MANAGE, *VIEWER)
     response = client.put(f"/api/users/{target.email}/role", {"role": "operator"}, content_type="application/json")
     assert response.status_code == 403 and "sessions.connect" in error_of(response)
     assert User.objects.get(pk=target.pk).role_id == "viewer"
@@ -124,7 +114,7 @@ def test_user_manager_cannot_give_a_role_with_permissions_they_lack_via_api():
 
 def test_user_manager_cannot_demote_someone_holding_more_via_api():
     target = make_user("operator")
-    client = signed_in(Perm.USERS_MANAGE, *VIEWER)
+    client = browser_with(Perm.USERS_MANAGE, *VIEWER)
     response = client.put(f"/api/users/{target.email}/role", {"role": "viewer"}, content_type="application/json")
     assert response.status_code == 403 and "holds permissions you do not" in error_of(response)
     assert User.objects.get(pk=target.pk).role_id == "operator"
@@ -132,14 +122,14 @@ def test_user_manager_cannot_demote_someone_holding_more_via_api():
 
 def test_user_manager_gives_a_role_within_own_permissions_via_api():
     target = make_user("operator")
-    client = signed_in(Perm.USERS_MANAGE, *BUILTIN_ROLES["operator"])
+    client = browser_with(Perm.USERS_MANAGE, *BUILTIN_ROLES["operator"])
     response = client.put(f"/api/users/{target.email}/role", {"role": "viewer"}, content_type="application/json")
     assert response.status_code == 200
     assert User.objects.get(pk=target.pk).role_id == "viewer"
 
 
 def test_user_manager_cannot_make_self_admin_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     url = reverse("admin:accounts_user_change", args=[client.user.pk])
     response = client.post(url, user_change_form(client.user, role="admin", display_name="Boss"), follow=True)
     assert any("do not hold" in m for m in admin_messages(response))
@@ -148,7 +138,7 @@ def test_user_manager_cannot_make_self_admin_in_django_admin():
 
 
 def test_user_manager_cannot_create_an_admin_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     password = "a-long-password-123"
     form = {"username": "sleeper", "email": "sleeper@example.com", "display_name": "", "role": "admin"}
     form.update({"password1": password, "password2": password, "usable_password": "true"})
@@ -159,7 +149,7 @@ def test_user_manager_cannot_create_an_admin_in_django_admin():
 
 def test_user_manager_cannot_reset_an_admins_password_in_django_admin():
     victim = make_user("admin")
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     url = reverse("admin:auth_user_password_change", args=[victim.pk])
     password = "attacker-chosen-123"
     response = client.post(url, {"password1": password, "password2": password, "usable_password": "true"})
@@ -169,7 +159,7 @@ def test_user_manager_cannot_reset_an_admins_password_in_django_admin():
 
 
 def test_user_manager_cannot_create_a_role_with_more_permissions_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     response = client.post(
         reverse("admin:accounts_role_add"),
         {"name": "sneaky", "description": "", "permissions": [Perm.USERS_MANAGE, Perm.CONNECTIONS_REVEAL]},
@@ -180,7 +170,7 @@ def test_user_manager_cannot_create_a_role_with_more_permissions_in_django_admin
 
 
 def test_user_manager_cannot_widen_own_role_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     response = client.post(
         reverse("admin:accounts_role_change", args=["custom"]),
         {"description": "", "permissions": [Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SSHSERVER_MANAGE]},
@@ -191,7 +181,7 @@ def test_user_manager_cannot_widen_own_role_in_django_admin():
 
 
 def test_user_manager_creates_a_role_within_own_permissions_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.AUDIT_VIEW)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.AUDIT_VIEW)
     response = client.post(
         reverse("admin:accounts_role_add"), {"name": "auditor", "description": "", "permissions": [Perm.AUDIT_VIEW]}
     )
@@ -208,7 +198,7 @@ def dba_folder():
 
 
 def test_user_manager_cannot_join_a_group_that_opens_address_book_folders(dba_folder):
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SESSIONS_CONNECT, *VIEWER)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SESSIONS_CONNECT, *VIEWER)
     dba = Group.objects.get(name="dba")
     for user in (client.user, make_user("viewer")):
         url = reverse("admin:accounts_user_change", args=[user.pk])
@@ -221,9 +211,9 @@ def test_user_manager_cannot_join_a_group_that_opens_address_book_folders(dba_fo
 
 def test_group_member_or_address_book_manager_adds_members(dba_folder):
     dba = Group.objects.get(name="dba")
-    member = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, *VIEWER, name="member")
+    member = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, *VIEWER, name="member")
     member.user.groups.add(dba)
-    manager = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.ADDRESSBOOK_MANAGE, *VIEWER, name="manager")
+    manager = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.ADDRESSBOOK_MANAGE, *VIEWER, name="manager")
     for client in (member, manager):
         user = make_user("viewer")
         url = reverse("admin:accounts_user_change", args=[user.pk])
@@ -232,7 +222,7 @@ def test_group_member_or_address_book_manager_adds_members(dba_folder):
 
 
 def test_user_manager_cannot_rename_a_group_to_what_single_sign_on_matches(dba_folder):
-    client = signed_in(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     dba = Group.objects.get(name="dba")
     response = client.post(reverse("admin:auth_group_change", args=[dba.pk]), {"name": "interns"})
     assert response.status_code == 403
@@ -243,7 +233,7 @@ def test_user_manager_cannot_rename_a_group_to_what_single_sign_on_matches(dba_f
 
 
 def test_mapping_manager_cannot_map_a_group_to_admin_via_api():
-    client = signed_in(Perm.GROUP_MAPPINGS_MANAGE)
+    client = browser_with(Perm.GROUP_MAPPINGS_MANAGE)
     response = client.post(
         "/api/admin/group-mappings", {"oidc_group": "my-team", "role": "admin"}, content_type="application/json"
     )
@@ -253,7 +243,7 @@ def test_mapping_manager_cannot_map_a_group_to_admin_via_api():
 
 def test_mapping_manager_cannot_raise_a_mapping_to_admin_via_api():
     mapping = GroupRoleMapping.objects.create(oidc_group="my-team", role_id="viewer")
-    client = signed_in(Perm.GROUP_MAPPINGS_MANAGE, *VIEWER)
+    client = browser_with(Perm.GROUP_MAPPINGS_MANAGE, *VIEWER)
     response = client.put(
         f"/api/admin/group-mappings/{mapping.pk}", {"oidc_group": "my-team", "role": "admin"}, content_type="application/json"
     )
@@ -262,7 +252,7 @@ def test_mapping_manager_cannot_raise_a_mapping_to_admin_via_api():
 
 
 def test_mapping_manager_cannot_map_a_group_to_admin_in_django_admin():
-    client = signed_in(Perm.ADMIN_SITE, Perm.GROUP_MAPPINGS_MANAGE)
+    client = browser_with(Perm.ADMIN_SITE, Perm.GROUP_MAPPINGS_MANAGE)
     response = client.post(
         reverse("admin:accounts_grouprolemapping_add"), {"oidc_group": "my-team", "role": "admin"}, follow=True
     )
@@ -271,7 +261,7 @@ def test_mapping_manager_cannot_map_a_group_to_admin_in_django_admin():
 
 
 def test_mapping_manager_maps_a_group_within_own_permissions_via_api():
-    client = signed_in(Perm.GROUP_MAPPINGS_MANAGE, *VIEWER)
+    client = browser_with(Perm.GROUP_MAPPINGS_MANAGE, *VIEWER)
     response = client.post(
         "/api/admin/group-mappings", {"oidc_group": "readers", "role": "viewer"}, content_type="application/json"
     )
