@@ -37,6 +37,9 @@ HOT_PATH = {
 }
 # Daphne (autobahn) refuses frames over 1 MiB: output goes out in frames of at most this size.
 MAX_FRAME = 512 * 1024
+# A control message (ack, resize, continue, terminate) is a few dozen characters: anything much
+# longer is ignored unparsed, so no frame can make the parser work hard or recurse deeply.
+MAX_CONTROL = 1024
 
 
 @database_sync_to_async
@@ -129,9 +132,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if bytes_data is not None:
             self.attachment.input(bytes_data)
             return
+        if len(text_data) > MAX_CONTROL:
+            return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(message, dict):
             return

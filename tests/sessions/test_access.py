@@ -255,7 +255,12 @@ MALFORMED_RESIZES = [
     {"type": "resize", "cols": None, "rows": None},
     {"type": "resize", "cols": [80], "rows": {"n": 24}},
 ]
-NOT_JSON = ["resize 80x24", '{"type": "resize", "cols": 1e999, "rows": NaN}', "[1, 2]", '"resize"', "{"]
+NOT_JSON = [
+    "resize 80x24", '{"type": "resize", "cols": 1e999, "rows": NaN}', "[1, 2]", '"resize"', "{",
+    "[" * 200_000,  # deep enough to make a JSON parser recurse until it gives up
+    "[" * 500 + "]" * 500,
+    '{"type": "resize", "cols": 80, "rows": 24, "pad": "' + "x" * 100_000 + '"}',
+]
 
 
 def test_malformed_resize_frames_are_ignored(sshd):
