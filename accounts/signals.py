@@ -12,6 +12,9 @@ from accounts.services.audit import record_event, record_repeated_event
 # Sent after a user's access was cut (disabled, or forced out of every browser), with ``user``,
 # ``actor`` and ``ip``: whatever the user still holds open (live sessions) ends too.
 access_revoked = Signal()
+# Sent after a user's role changed to one that lacks some of the old one's permissions, with
+# ``user``: what was decided under the old role (an attachment to a session) is decided again.
+access_narrowed = Signal()
 
 
 def _ip(request):

@@ -8,11 +8,26 @@ class SessionsConfig(AppConfig):
     verbose_name = "Live sessions"
 
     def ready(self):
-        from accounts.signals import access_revoked
-        from sessions.services.sessions import end_sessions_of
+        from django.db.models.signals import pre_delete
 
-        access_revoked.connect(
-            lambda sender, user, actor, ip, **kwargs: end_sessions_of(user, actor=actor, ip=ip),
+        from accounts.models import User
+        from accounts.signals import access_narrowed, access_revoked
+        from sessions.services.sessions import drop_attachments_of, end_sessions_of
+
+        def revoked(sender, user, actor, ip, **kwargs):
+            end_sessions_of(user, actor=actor, ip=ip)
+            drop_attachments_of(user, "Your access was revoked.")
+
+        access_revoked.connect(revoked, weak=False, dispatch_uid="sessions.access_revoked")
+        access_narrowed.connect(
+            lambda sender, user, **kwargs: drop_attachments_of(user, "Your role changed: open the session again."),
             weak=False,
-            dispatch_uid="sessions.end_sessions_of",
+            dispatch_uid="sessions.access_narrowed",
+        )
+        # Before the user's Viewer rows go with them: their websockets must still be found.
+        pre_delete.connect(
+            lambda sender, instance, **kwargs: drop_attachments_of(instance, "Your account was deleted."),
+            sender=User,
+            weak=False,
+            dispatch_uid="sessions.user_deleted",
         )

@@ -55,6 +55,13 @@ def notify_unshared(session_id, node):
         )
 
 
+def notify_revoked(channels, message):
+    """Close these consumers, on whichever node they are, after telling them why."""
+    send = async_to_sync(get_channel_layer().send)
+    for channel in channels:
+        send(channel, {"type": "session.revoke", "event": {"type": "ended", "message": message}})
+
+
 def notify_ended(session_id, status, message):
     """Tell the consumers attached from other nodes that the session is over, and close them.
 

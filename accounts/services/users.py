@@ -13,7 +13,7 @@ from accounts.choices import AuditAction
 from accounts.models import LoginSession, User
 from accounts.permissions import ensure_grantable, ensure_outranks
 from accounts.services.audit import record_event
-from accounts.signals import access_revoked
+from accounts.signals import access_narrowed, access_revoked
 from pam.exceptions import Conflict, InvalidInput
 
 
@@ -60,16 +60,18 @@ def set_user_role(*, user, role, actor, ip=None):
         ensure_outranks(actor, user)
         if role.pk != roles.ADMIN:
             _ensure_not_last_admin(user)
-        previous = user.role_id
+        previous = user.role
         user.role = role
         user.save(update_fields=["role"])
+        if not role.permission_set >= previous.permission_set:
+            transaction.on_commit(lambda: access_narrowed.send(sender=User, user=user))
         record_event(
             action=AuditAction.USER_ROLE_CHANGED,
             user=actor,
             object_type="user",
             object_name=user.email,
             ip=ip,
-            details=f"{previous} -> {role.pk}",
+            details=f"{previous.pk} -> {role.pk}",
         )
     return user
 

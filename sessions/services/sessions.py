@@ -28,7 +28,7 @@ from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
 from sessions import live, policy
 from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
-from sessions.models import Session
+from sessions.models import Session, Viewer
 
 SHARE_KEY_BYTES = 24
 MAX_HOPS = 8
@@ -278,6 +278,17 @@ def end_sessions_of(user, *, actor, ip=None):
     by = actor.email if actor is not None else "an administrator"
     for session in Session.objects.filter(owner=user, status__in=LIVE_STATUSES):
         _terminate(session, actor, ip, f"Ended by {by}: the owner's access was revoked")
+
+
+def drop_attachments_of(user, message):
+    """Close every websocket ``user`` has attached to a session, on every node, after commit.
+
+    What an attachment may do (watch, type) is decided when it attaches: once the user's access
+    is cut or narrowed, they must attach again, and be decided again (sessions.policy).
+    """
+    channels = list(Viewer.objects.filter(user=user).values_list("channel_name", flat=True))
+    if channels:
+        transaction.on_commit(partial(live.notify_revoked, channels, message), robust=True)
 
 
 def _terminate(session, actor, ip, message):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from accounts.services.users import delete_user, disable_user, set_user_role
 from sessions import tasks
 from sessions.models import Session
 from tests.factories import make_user, make_user_token
@@ -217,6 +218,66 @@ def test_viewer_role_cannot_type_through_a_read_write_link(sshd, tmp_path):
 
     async_to_sync(scenario)()
     assert not sentinel.exists()
+
+
+def disable(user):
+    disable_user(user=user, actor=make_user("admin"))
+
+
+def demote(user):
+    set_user_role(user=user, role=Role.objects.get(pk="viewer"), actor=make_user("admin"))
+
+
+def delete(user):
+    delete_user(user=user, actor=make_user("admin"))
+
+
+@pytest.mark.parametrize(
+    "cut, told", [(disable, "access was revoked"), (demote, "role changed"), (delete, "account was deleted")]
+)
+def test_a_collaborator_whose_access_is_cut_is_dropped_at_once_and_types_no_more(sshd, tmp_path, cut, told):
+    owner, colleague = make_user("poweruser"), make_user("operator")
+    session, key = open_through_the_api(owner, sshd, share_mode="read-write")
+    sentinel = tmp_path / "typed-after-the-cut"
+
+    async def scenario():
+        mine = await active(await Terminal.open(session.pk, owner))
+        theirs = await Terminal.open(session.pk, colleague, share_key=key)
+        assert (await theirs.until_event("access"))["access"] == "collaborator"
+        await active(theirs)
+        await database_sync_to_async(cut)(colleague)
+        assert told in (await theirs.until_event("ended", timeout=5))["message"]
+        await theirs.until(lambda t: t.closed, timeout=5)
+        await theirs.type(f"touch {sentinel}\n")  # nothing it sends counts any more
+        await mine.type(f"ls {sentinel} || echo absent-$((2*3))\n")
+        await mine.until_output("absent-6")
+        assert not mine.closed
+        if cut is demote:  # attaching again is decided again: a viewer watches, never types
+            again = await Terminal.open(session.pk, colleague, share_key=key)
+            assert (await again.until_event("access"))["access"] == "viewer"
+        await mine.type("exit\n")
+        await mine.until_event("ended")
+
+    async_to_sync(scenario)()
+    assert not sentinel.exists()
+
+
+def test_a_promotion_keeps_the_attachment(sshd):
+    owner, colleague, boss = make_user("poweruser"), make_user("operator"), make_user("admin")
+    promoted = Role.objects.get(pk="poweruser")
+    session, key = open_through_the_api(owner, sshd, share_mode="read-write")
+
+    async def scenario():
+        mine = await active(await Terminal.open(session.pk, owner))
+        theirs = await active(await Terminal.open(session.pk, colleague, share_key=key))
+        await database_sync_to_async(set_user_role)(user=colleague, role=promoted, actor=boss)
+        await theirs.type("echo still-here-$((4*4))\n")
+        await mine.until_output("still-here-16")
+        assert not theirs.closed
+        await mine.type("exit\n")
+        await mine.until_event("ended")
+
+    async_to_sync(scenario)()
 
 
 def test_browser_redeems_the_link_and_its_websocket_carries_no_key(sshd):
