@@ -37,7 +37,7 @@ from django.utils import timezone
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from connections.targets import TargetRefused
-from pam.fields import UnreadableSecret
+from pam.exceptions import ServiceError
 from recordings.models import Recording
 from recordings.writer import AsciicastWriter
 from sessions import drive, live
@@ -403,7 +403,7 @@ class LiveSession:
         except (ConnectFailed, TargetRefused, HostKeyChanged) as exc:
             await self.end(Status.FAILED, str(exc))
             return
-        except UnreadableSecret as exc:  # a ciphertext that stopped opening since the session was created
+        except ServiceError as exc:  # the connection changed since, or its stored secret no longer opens
             await self.end(Status.FAILED, exc.message)
             return
         except Exception as exc:

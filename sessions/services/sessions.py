@@ -23,7 +23,7 @@ from accounts.services.audit import record_event
 from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
 from connections.models import Connection
 from connections.targets import check_literal
-from pam.exceptions import Forbidden, InvalidInput, ServiceError
+from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
 from sessions import live, policy
@@ -229,6 +229,9 @@ def credentials_for(session):
     own = json.loads(session.secrets) if session.secrets else {}
     connection = session.connection
     if connection is not None:
+        # Its stored credentials now belong to where it points now, not where it pointed.
+        if (session.host, session.port) != connection.endpoint():
+            raise Conflict("The connection was changed since this session was opened: open it again.")
         if not own.get("prompted") and session.username == connection.username:
             for name, value in stored_credentials(connection).items():
                 own.setdefault(name, value)

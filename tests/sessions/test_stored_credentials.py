@@ -421,6 +421,26 @@ def test_a_ciphertext_swapped_after_connect_fails_the_session_and_reaches_nobody
     assert not accepted(own_sshd, own_sshd.user)
 
 
+def test_a_session_opened_before_its_connection_moved_never_gets_the_new_password(own_sshd, capture):
+    """The new password belongs to the new target: a session still waiting to start must not
+    carry it to the old one."""
+    admin, operator = make_user("admin"), make_user("operator")
+    conn = make_connection(admin, "db", host=own_sshd.host, port=own_sshd.port, username=own_sshd.user,
+                           password="old-" + secrets.token_hex(4), shared=True)
+    response = signed_in(operator).post(f"/api/connections/{conn.pk}/connect", {}, format="json")
+    assert response.status_code == 201
+    moved = {"port": capture.port, "password": own_sshd.password}
+    assert signed_in(admin).put(f"/api/connections/{conn.pk}", moved, format="json").status_code == 200
+
+    async def scenario():
+        terminal = await Terminal.open(response.json()["session_id"], operator)
+        ended = await terminal.until_event("ended")
+        assert ended["status"] == "failed" and "changed since this session was opened" in ended["message"]
+
+    async_to_sync(scenario)()
+    assert not accepted(own_sshd, own_sshd.user) and capture.offered == []
+
+
 def test_swapped_password_ciphertexts_are_refused_not_used(own_sshd):
     admin = make_user("admin")
     right = make_connection(admin, "right", host=own_sshd.host, port=own_sshd.port, username=own_sshd.user,
