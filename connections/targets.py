@@ -85,6 +85,15 @@ def _numeric_addresses(host, port):
     return [info[4][0] for info in infos]
 
 
+def _spelled_addresses(host, port):
+    """The addresses ``host`` names without asking a resolver: a literal in any notation, or
+    ``localhost`` and the names under it, the loopback of whoever resolves them (RFC 6761)."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return ["127.0.0.1", "::1"]
+    return _numeric_addresses(host, port)
+
+
 def own_addresses():
     """Every address of this machine's network interfaces, zone suffixes dropped."""
     return {
@@ -154,8 +163,12 @@ def refusal(addresses, port):
 
 
 def check_literal(host, port):
-    """Refuse at write time a host that is spelled as a denied address (names are checked on use)."""
-    addresses = _numeric_addresses(host, port)
+    """Refuse at write time a host that is spelled as a denied address (names are checked on use).
+
+    For a jump host's target or a tunnel's far end, resolved by the hop before it, this is the
+    only check PAM can make: it knows what a literal and ``localhost`` mean there, not a name.
+    """
+    addresses = _spelled_addresses(host, port)
     reason = refusal(addresses or [], port)
     if reason:
         raise TargetRefused(reason, field="host")
@@ -173,7 +186,7 @@ def check_url(url):
         host, port = url_endpoint(url)
     except ValueError:
         raise InvalidInput("The url is not a valid URL.", field="url") from None
-    reason = refusal(_numeric_addresses(host, port) or [], port)
+    reason = refusal(_spelled_addresses(host, port) or [], port)
     if reason:
         raise TargetRefused(reason, field="url")
 

@@ -293,6 +293,20 @@ def test_web_connection_cannot_be_pointed_at_a_denied_address(client_as, url):
     assert Connection.objects.get().url == "https://intranet.example/"
 
 
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"tunnels": [{"localPort": 40999, "remoteHost": "localhost", "remotePort": 6379}]}, "tunnels"),
+        ({"jumpHosts": [{"host": "127.0.0.2", "username": "j"}], "host": "localhost", "port": 6379}, "host"),
+    ],
+)
+def test_localhost_behind_a_hop_cannot_reach_pams_redis(client_as, settings, body, field):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    response = client_as("poweruser").post("/api/connections", {**SSH, **body}, format="json")
+    assert response.status_code == 400 and "PAM's Redis" in response.json()["error"]
+    assert not Connection.objects.exists()
+
+
 def test_duplicate_name_in_a_folder_is_409(client_as):
     client = client_as("poweruser")
     folder = make_folder(client.user)

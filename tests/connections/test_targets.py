@@ -105,6 +105,15 @@ def test_pams_own_database_and_redis_are_refused(on_postgres_and_redis, host, po
         resolve(host, port)
 
 
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "redis.localhost"])
+def test_localhost_names_are_refused_where_the_hop_before_resolves_them(on_postgres_and_redis, host):
+    """Behind a jump host, or as a tunnel's far end, a name is resolved over there; "localhost" is
+    the loopback of whoever resolves it, so it meets the rule for 127.0.0.1 (RFC 6761)."""
+    with pytest.raises(TargetRefused, match="PAM's Redis"):
+        check_literal(host, 6379)
+    check_literal(host, 22)
+
+
 def machine_addresses():
     """This machine's routable addresses as `ip` lists them (not the code under test);
     link-local ones are refused on every port by the default deny list already."""
