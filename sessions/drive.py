@@ -129,6 +129,8 @@ async def _blocking(fn, *args, path=""):
         return await asyncio.get_running_loop().run_in_executor(THREADS, partial(fn, *args))
     except DriveError:
         raise
+    except TimeoutError:
+        raise DriveError(f"The target did not answer for {WAIT} seconds about {path}.", 504) from None
     except OSError as exc:  # paramiko's IOError, with errno when the SFTP status has one
         if exc.errno == errno.ENOENT:
             raise DriveError(f"No such file or directory on the target: {path}", 404) from None
@@ -154,6 +156,9 @@ def _open_sftp(transport):
         raise DriveError(f"The target refused a file transfer channel: {exc}", 502) from None
     if sftp is None:
         raise DriveError("The target refused a file transfer channel.", 502)
+    # No call waits on the target for ever: a worker thread stuck on one request (a named pipe
+    # nobody writes to, say) would be one fewer for every session on this node.
+    sftp.get_channel().settimeout(WAIT)
     return sftp
 
 
@@ -222,6 +227,8 @@ def _open_for_download(sftp, path):
     attributes = sftp.stat(path)
     if stat.S_ISDIR(attributes.st_mode or 0):
         raise DriveError(f"Is a directory: {path}", 400)
+    if not stat.S_ISREG(attributes.st_mode or 0):  # a pipe, socket or device has no end to reach
+        raise DriveError(f"Not a regular file: {path}", 400)
     if (attributes.st_size or 0) > settings.DRIVE_MAX_BYTES:
         raise DriveError(f"{path} is larger than the {settings.DRIVE_MAX_BYTES} bytes a transfer may move.",
                          413)

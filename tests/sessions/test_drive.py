@@ -11,9 +11,11 @@ import json
 import os
 import pwd
 import socket
+import time
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -25,12 +27,13 @@ from rest_framework.test import APIClient
 
 from accounts.choices import AuditAction
 from accounts.models import AuditEvent, Role
+from sessions import drive
 from sessions.models import Session
 from sessions.services.sessions import create_session, terminate_session
 from tests.factories import make_user, make_user_token
 from tests.processes import daphne_process
 from tests.sessions.helpers import NetTerminal, Terminal
-from tests.targets import account_dir, account_file
+from tests.targets import ACCOUNT, account_dir, account_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -213,6 +216,52 @@ def test_transfers_over_the_size_cap_are_413(sshd, target_dir, settings):
         assert response.status_code == 413
         assert "1000 bytes" in response.json()["error"]
     assert not AuditEvent.objects.filter(action__startswith="session.file_").exists()
+
+
+def make_fifo(directory, name):
+    path = directory / name
+    os.mkfifo(path)
+    account = pwd.getpwnam(ACCOUNT)
+    os.chown(path, account.pw_uid, account.pw_gid)
+    return path
+
+
+def test_a_named_pipe_is_refused_not_waited_on(sshd, target_dir):
+    owner = make_user("poweruser")
+    session = ssh_session(owner, sshd)
+    pipe = make_fifo(target_dir, "pipe")
+
+    def calls():
+        client = client_for(owner)
+        return [client.get(files_url(session, "download"), {"path": str(pipe)}) for _ in range(20)] + [
+            client.get(files_url(session), {"path": str(target_dir)})
+        ]
+
+    *downloads, listing = while_live(session, owner, calls)
+    for response in downloads:
+        assert response.status_code == 400 and response.json() == {"error": f"Not a regular file: {pipe}"}
+    assert listing.status_code == 200 and [e["name"] for e in listing.json()["entries"]] == ["pipe"]
+
+
+def test_a_call_the_target_never_answers_frees_its_thread(sshd, target_dir, monkeypatch):
+    """A file swapped for a pipe between the check and the open: the open never returns, but the
+    node's transfer threads (one, here) are not held by it for longer than WAIT."""
+    monkeypatch.setattr(drive, "WAIT", 2)
+    monkeypatch.setattr(drive, "THREADS", ThreadPoolExecutor(max_workers=1))
+    monkeypatch.setattr(drive, "_open_for_download", lambda sftp, path: (sftp.open(path, "rb"), 1))
+    owner = make_user("poweruser")
+    session = ssh_session(owner, sshd)
+    pipe = make_fifo(target_dir, "pipe")
+
+    def calls():
+        client = client_for(owner)
+        stuck = client.get(files_url(session, "download"), {"path": str(pipe)})
+        time.sleep(drive.WAIT + 1)  # the home node's own wait runs out too
+        return stuck, client.get(files_url(session), {"path": str(target_dir)})
+
+    stuck, listing = while_live(session, owner, calls)
+    assert stuck.status_code == 504
+    assert listing.status_code == 200 and [e["name"] for e in listing.json()["entries"]] == ["pipe"]
 
 
 @pytest.mark.parametrize(
