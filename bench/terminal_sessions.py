@@ -43,7 +43,6 @@ from harness import BenchFailure, Daphne, LoadMonitor, check_stop, machine_line,
 
 LINE = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq"
 KEYS = b"abcdefghijklmnopqrstuvwxyz"
-ACK_EVERY = 64 * 1024
 READY = b"BENCH-READY"
 # Raw mode, no echo from the terminal: what comes back is what `cat` wrote, byte for byte.
 # The quotes keep the shell's echo of the typed command from matching the markers.
@@ -104,7 +103,6 @@ class WebTerminal:
         self.server, self.token, self.target = server, token, target
         self.buffer = bytearray()
         self.arrived = asyncio.Event()
-        self.received = 0
         self.events = []
 
     async def open(self, command=None):
@@ -136,12 +134,11 @@ class WebTerminal:
         async for message in self.ws:
             if isinstance(message, bytes):
                 self.buffer += message
-                self.received += len(message)
-                if self.received >= ACK_EVERY:  # as the browser does (static/console/terminal.js)
-                    await self.ws.send(json.dumps({"type": "ack", "bytes": self.received}))
-                    self.received = 0
             else:
-                self.events.append(json.loads(message))
+                event = json.loads(message)
+                if event.get("type") == "mark":  # as the browser does (static/console/terminal.js)
+                    await self.ws.send(json.dumps({"type": "ack", "mark": event["id"]}))
+                self.events.append(event)
             self.arrived.set()
 
     async def wait_for_status(self, state, timeout=60):

@@ -1,11 +1,17 @@
 """The terminal websocket: authenticate, decide the access, then move frames to and from the engine.
 
 Binary frames carry terminal bytes both ways. Text frames carry JSON control messages:
-from the browser ``resize``, ``continue`` (past the banner), ``ack`` (bytes drawn, for flow
-control: reading from the target pauses while the owner has 4 MiB unacknowledged and resumes
-under 1 MiB, so a client acknowledges at least every 64 KiB it has drawn) and ``terminate``;
-to the browser ``access``, ``status``, ``banner``, ``viewers`` and ``ended``. A malformed
+from the browser ``resize``, ``continue`` (past the banner), ``ack`` and ``terminate``; to the
+browser ``access``, ``status``, ``banner``, ``viewers``, ``mark`` and ``ended``. A malformed
 control message is ignored, never a reason to drop the socket.
+
+Flow control: after every MARK_EVERY bytes of output the server sends ``{"type": "mark", "id":
+…}``, a random id; the client answers ``{"type": "ack", "mark": id}`` once it has drawn what came
+before the mark. Only a client that read the mark can name it, so an acknowledgement proves
+reading (a byte count would not: a client could claim bytes it never read while the server's
+write buffers grow). Reading from the target pauses while the owner has more than 4 MiB not
+proven drawn and resumes under 1 MiB; whoever is more than SESSION_VIEWER_MAX_BEHIND behind
+(16 MiB) is let go.
 
 Who may attach, and how, is sessions.policy's answer, asked at every connect (reconnects
 included). A share link is proven without the key ever being in a URL (web servers log URLs):
@@ -15,11 +21,14 @@ client sends the key in the handshake's ``X-Share-Key`` header.
 
 import asyncio
 import json
+import secrets
+from collections import deque
 from urllib.parse import parse_qs
 from uuid import UUID
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from accounts.authentication import websocket_token
 from sessions import live, policy
@@ -40,6 +49,8 @@ MAX_FRAME = 512 * 1024
 # A control message (ack, resize, continue, terminate) is a few dozen characters: anything much
 # longer is ignored unparsed, so no frame can make the parser work hard or recurse deeply.
 MAX_CONTROL = 1024
+MARK_EVERY = 64 * 1024  # bytes of output between two flow-control marks
+MAX_MARKS = 1024  # marks awaiting their ack; older ones are forgotten (their acks then count for nothing)
 
 
 @database_sync_to_async
@@ -97,6 +108,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self._pending = []
         self._flushing = False
+        self.access = access
+        self.queued = 0  # bytes of output handed to this websocket
+        self.sent = 0  # of which sent
+        self.proven = 0  # of which the client proved drawn, by acknowledging a mark after them
+        self.marks = deque(maxlen=MAX_MARKS)  # (id, bytes sent before it), oldest first
+        self.last_mark = 0
         client = self.scope.get("client") or [None]
         self.push_event({"type": "access", "access": access})
         try:
@@ -142,9 +159,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type")
         if kind == "ack":
-            count = message.get("bytes")
-            if isinstance(count, int) and count > 0:
-                self.attachment.ack(count)
+            self._acknowledged(message.get("mark"))
         elif kind == "resize":
             size = live.terminal_size(message.get("cols"), message.get("rows"))
             if size is not None:
@@ -152,11 +167,37 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         elif kind in ("continue", "terminate"):
             self.attachment.control({"type": kind})
 
+    # --- flow control ---------------------------------------------------------------------------
+
+    @property
+    def behind(self):
+        """Bytes of output given to this websocket that its client has not proven drawn."""
+        return self.queued - self.proven
+
+    def _acknowledged(self, mark):
+        """A known mark proves what was sent before it drawn; anything else proves nothing."""
+        proven = next((total for name, total in self.marks if name == mark), None)
+        if proven is None:
+            return
+        while self.marks and self.marks[0][1] <= proven:
+            self.marks.popleft()
+        self.proven = proven
+        self.attachment.ack()
+
+    def _keeps_up(self, count):
+        """Count ``count`` more bytes of output; let the client go when it is too far behind."""
+        self.queued += count
+        if self.behind <= settings.SESSION_VIEWER_MAX_BEHIND:
+            return True
+        if not self.revoked:
+            self.revoke({"type": "ended", "message": "You fell too far behind this session; reopen it."})
+        return False
+
     # --- from a session held by this node (called by sessions.engine) -----------------------
 
     def push_output(self, data):
         """Queue terminal bytes; what queues within one loop turn goes out as one frame."""
-        if not self.revoked:
+        if not self.revoked and self._keeps_up(len(data)):
             self._queue(data)
 
     def push_event(self, event):
@@ -196,12 +237,20 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self._flushing = False
 
     async def _send_output(self, run):
-        """Send queued output as few frames as the server's frame size limit allows."""
+        """Send queued output as few frames as the server's frame size limit allows, then a
+        mark when MARK_EVERY bytes went out since the last one."""
         data = b"".join(run)
         for start in range(0, len(data), MAX_FRAME):
             if self.gone:
                 return
-            await self.send(bytes_data=data[start : start + MAX_FRAME])
+            frame = data[start : start + MAX_FRAME]
+            await self.send(bytes_data=frame)
+            self.sent += len(frame)
+        if self.sent - self.last_mark >= MARK_EVERY and not self.gone:
+            mark = secrets.token_hex(8)
+            self.marks.append((mark, self.sent))
+            self.last_mark = self.sent
+            await self.send(text_data=json.dumps({"type": "mark", "id": mark}))
 
     async def _close_after_flush(self):
         while self._flushing:
@@ -211,7 +260,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # --- from a session held by another node (channel layer) -----------------------------------
 
     async def session_output(self, message):
-        if not self.revoked:
+        if not self.revoked and self._keeps_up(len(message["data"])):
             await self._send_output([message["data"]])
 
     async def session_revoke(self, message):

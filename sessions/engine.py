@@ -225,8 +225,8 @@ class LocalAttachment:
     def control(self, message):
         self.live_session.control(message, self.access, consumer=self.consumer)
 
-    def ack(self, count):
-        self.live_session.ack(self.consumer, count)
+    def ack(self):
+        self.live_session.resume_if_caught_up()
 
     async def detach(self):
         await self.live_session.detach_local(self.consumer)
@@ -260,8 +260,9 @@ class RemoteAttachment:
     def control(self, message):
         self.engine.loop.create_task(self._send("session.control", message=message, access=self.access))
 
-    def ack(self, count):
-        """Flow control is per node: the home node paces its own consumers only."""
+    def ack(self):
+        """The home node paces reading by its own consumers only; this one is let go when too far
+        behind (sessions.consumers)."""
 
     async def detach(self):
         await self.engine.layer.group_discard(live.group_name(self.session_id), self.consumer.channel_name)
@@ -279,7 +280,6 @@ class LiveSession:
         self.id = str(row.pk)
         self.group = live.group_name(self.id)
         self.local = {}  # consumer -> access
-        self.unacked = {}  # consumer -> bytes sent but not yet drawn
         self.remote = {}  # channel name -> access
         self.link = None
         self.state = "pending"
@@ -304,7 +304,6 @@ class LiveSession:
 
     async def attach_local(self, consumer, access, user, ip):
         self.local[consumer] = access
-        self.unacked[consumer] = 0
         await _add_viewer(self.row.pk, consumer.channel_name, user, access, self.engine.node_id, ip)
         if access == Access.OWNER and self.grace is not None:
             self.grace.cancel()
@@ -319,9 +318,8 @@ class LiveSession:
 
     async def detach_local(self, consumer):
         self.local.pop(consumer, None)
-        self.unacked.pop(consumer, None)
         await _remove_viewer(consumer.channel_name)
-        self._resume_if_caught_up()
+        self.resume_if_caught_up()
         self._owner_may_have_left()
         self.loop.create_task(self._announce_viewers())
 
@@ -505,7 +503,6 @@ class LiveSession:
             self.recorder.output(data)
         for consumer in list(self.local):
             consumer.push_output(data)
-            self.unacked[consumer] = self.unacked.get(consumer, 0) + len(data)
         if self.remote:
             self.remote_out.put_nowait(data)
         self._pause_if_behind()
@@ -513,27 +510,19 @@ class LiveSession:
     # --- flow control ----------------------------------------------------------------------------
 
     def _pause_if_behind(self):
-        for consumer, access in list(self.local.items()):
-            behind = self.unacked.get(consumer, 0)
-            if access != Access.OWNER and behind > settings.SESSION_VIEWER_MAX_BEHIND:
-                consumer.push_event({"type": "ended", "message": "You fell too far behind this session; reopen it."})
-                consumer.close_soon()
-        owners_behind = [c for c, a in self.local.items() if a == Access.OWNER]
-        if owners_behind and min(self.unacked.get(c, 0) for c in owners_behind) > settings.SESSION_HIGH_WATER:
+        """Stop reading from the target while the owner here has not drawn SESSION_HIGH_WATER
+        bytes (watchers too far behind are let go by their consumer instead)."""
+        owners = [c for c, a in self.local.items() if a == Access.OWNER]
+        if owners and min(c.behind for c in owners) > settings.SESSION_HIGH_WATER:
             self.paused = True
             if self.row.session_type == SessionType.SSH:
                 self._stop_reading()
 
-    def ack(self, consumer, count):
-        if consumer in self.unacked:
-            self.unacked[consumer] = max(0, self.unacked[consumer] - count)
-        self._resume_if_caught_up()
-
-    def _resume_if_caught_up(self):
+    def resume_if_caught_up(self):
         if not self.paused:
             return
         owners = [c for c, a in self.local.items() if a == Access.OWNER]
-        if not owners or min(self.unacked.get(c, 0) for c in owners) < settings.SESSION_LOW_WATER:
+        if not owners or min(c.behind for c in owners) < settings.SESSION_LOW_WATER:
             self.paused = False
             if self.row.session_type == SessionType.SSH and self.state == "active":
                 self._start_reading()

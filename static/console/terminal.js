@@ -10,7 +10,6 @@
   const disableCopy = box.dataset.disableCopy === "true";
   const disablePaste = box.dataset.disablePaste === "true";
   const encoder = new TextEncoder();
-  const ACK_EVERY = 64 * 1024;
   const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000, 15000, 15000, 15000];
   const TYPING = ["owner", "collaborator"];
   const STATE_TEXT = {
@@ -49,7 +48,6 @@
   let ended = false;
   let access = null;
   let state = "connecting";
-  let unacked = 0;
 
   const canType = () => state === "active" && TYPING.includes(access);
 
@@ -128,14 +126,6 @@
 
   function control(object) { send(JSON.stringify(object)); }
 
-  function drawn(count) {
-    unacked += count;
-    if (unacked >= ACK_EVERY) {
-      control({ type: "ack", bytes: unacked });
-      unacked = 0;
-    }
-  }
-
   function handle(event) {
     if (event.type === "access") {
       access = event.access;
@@ -167,7 +157,6 @@
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       attempt = 0;
-      unacked = 0;
       replay = opened; // a reconnection: the session sends its scrollback again
       opened = true;
       notice("");
@@ -175,11 +164,14 @@
     };
     socket.onmessage = (event) => {
       if (typeof event.data === "string") {
-        handle(JSON.parse(event.data));
+        const message = JSON.parse(event.data);
+        // Flow control: once what came before the mark is drawn, name the mark back.
+        if (message.type === "mark") term.write("", () => control({ type: "ack", mark: message.id }));
+        else handle(message);
       } else {
         const data = new Uint8Array(event.data);
         if (replay) { term.reset(); replay = false; }
-        term.write(data, () => drawn(data.length));
+        term.write(data);
       }
     };
     socket.onclose = (event) => {

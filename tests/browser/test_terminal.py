@@ -164,6 +164,19 @@ def test_poweruser_runs_a_command_and_exit_ends_the_session(page, sshd):
     assert wait_for_status(session, "ended").ended_at is not None
 
 
+def test_output_far_beyond_the_pause_threshold_flows_as_the_page_draws_it(page, sshd):
+    """Reading from the target pauses at 4 MiB not proven drawn: the page names each mark back
+    once xterm has drawn what came before it, so 12 MB arrive whole."""
+    owner = make_user("poweruser")
+    session = ssh_session(owner, sshd, recording_enabled=False)
+    sign_in(page, owner)
+    open_terminal(page, session)
+    run(page, "head -c 12000000 /dev/zero | tr '\\0' A | fold -w 1000; echo BIG-$((6*7))-DONE")
+    wait_for_screen(page, "BIG-42-DONE", timeout=60000)
+    exit_shell(page)
+    assert wait_for_status(session, "ended").bytes_out > 12_012_000
+
+
 def test_terminal_fills_the_window_and_follows_its_size(page, sshd):
     owner = make_user("poweruser")
     session = ssh_session(owner, sshd)

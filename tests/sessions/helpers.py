@@ -24,6 +24,7 @@ class Terminal:
         self.output = b""
         self.events = []
         self.closed = False  # the server hung up
+        self.acknowledges = True  # answers flow-control marks as it reads them
 
     @classmethod
     async def open(cls, session_id, who, query="cols=100&rows=30", share_key=None):
@@ -52,7 +53,10 @@ class Terminal:
         if message.get("bytes") is not None:
             self.output += message["bytes"]
         elif message.get("text") is not None:
-            self.events.append(json.loads(message["text"]))
+            event = json.loads(message["text"])
+            if event.get("type") == "mark" and self.acknowledges:  # drawn, as a browser says
+                await self.control(type="ack", mark=event["id"])
+            self.events.append(event)
         return True
 
     async def until(self, predicate, timeout=15.0):
@@ -124,7 +128,10 @@ class NetTerminal(Terminal):
         if isinstance(message, bytes):
             self.output += message
         else:
-            self.events.append(json.loads(message))
+            event = json.loads(message)
+            if event.get("type") == "mark" and self.acknowledges:
+                await self.control(type="ack", mark=event["id"])
+            self.events.append(event)
         return True
 
     async def until_closed(self, timeout=15.0):
