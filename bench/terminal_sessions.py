@@ -277,10 +277,11 @@ async def web_throughput(server, token, target, nbytes):
     await terminal.ws.send(f'yes {LINE} | head -c {nbytes}; echo BENCH-"DONE"\n'.encode())
     got, tail = 0, b""
     while marker not in tail:
+        deadline = time.monotonic() + 30
+        while not terminal.buffer and time.monotonic() < deadline:  # an event (a mark) wakes it too
+            await terminal._wait(deadline)
         if not terminal.buffer:
-            await terminal._wait(time.monotonic() + 30)
-            if not terminal.buffer:
-                raise BenchFailure(f"web transfer stalled after {got} bytes")
+            raise BenchFailure(f"web transfer stalled after {got} bytes")
         got += len(terminal.buffer)
         tail = (tail + bytes(terminal.buffer[-4096:]))[-4096:]
         del terminal.buffer[:]
