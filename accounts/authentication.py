@@ -15,7 +15,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.choices import AuthType
 from accounts.models import UserToken
-from accounts.services.tokens import TokenRefused, TokenThrottled, authenticate_token
+from accounts.services.tokens import TokenRefused, TokenThrottled, authenticate_token, credential_label
 
 TOKEN_SCHEMES = ("bearer", "token")
 OIDC_BACKEND = "accounts.oidc.Backend"
@@ -117,16 +117,17 @@ def websocket_token(scope):
 
 
 def _websocket_user(raw, ip):
+    """The user a websocket's token proves, and which token it is ("" when refused)."""
     from django.contrib.auth.models import AnonymousUser
 
     try:
         credential = authenticate_token(raw, ip=ip)
     except TokenRefused:
-        return AnonymousUser()
+        return AnonymousUser(), ""
     user = credential.user
     if isinstance(credential, UserToken):
         user.token_cap = credential.max_role
-    return user
+    return user, credential_label(credential)
 
 
 class WebsocketTokenMiddleware:
@@ -140,8 +141,8 @@ class WebsocketTokenMiddleware:
 
         raw = websocket_token(scope)
         if raw:
-            user = await database_sync_to_async(_websocket_user)(raw, scope_client_ip(scope))
-            scope = dict(scope, user=user)
+            user, credential = await database_sync_to_async(_websocket_user)(raw, scope_client_ip(scope))
+            scope = dict(scope, user=user, credential=credential)
         return await self.inner(scope, receive, send)
 
 

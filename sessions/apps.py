@@ -11,22 +11,29 @@ class SessionsConfig(AppConfig):
         from django.db.models.signals import pre_delete
 
         from accounts.models import User
-        from accounts.signals import access_narrowed, access_revoked
-        from sessions.services.sessions import drop_attachments_of, end_sessions_of
+        from accounts.signals import access_narrowed, access_revoked, credential_revoked
+        from sessions.services.sessions import drop_attachments, end_sessions_of
 
         def revoked(sender, user, actor, ip, **kwargs):
             end_sessions_of(user, actor=actor, ip=ip)
-            drop_attachments_of(user, "Your access was revoked.")
+            drop_attachments("Your access was revoked.", user=user)
 
         access_revoked.connect(revoked, weak=False, dispatch_uid="sessions.access_revoked")
         access_narrowed.connect(
-            lambda sender, user, **kwargs: drop_attachments_of(user, "Your role changed: open the session again."),
+            lambda sender, user, **kwargs: drop_attachments("Your role changed: open the session again.", user=user),
             weak=False,
             dispatch_uid="sessions.access_narrowed",
         )
+        credential_revoked.connect(
+            lambda sender, credential, **kwargs: drop_attachments(
+                "The token this terminal signed in with was revoked.", credential=credential
+            ),
+            weak=False,
+            dispatch_uid="sessions.credential_revoked",
+        )
         # Before the user's Viewer rows go with them: their websockets must still be found.
         pre_delete.connect(
-            lambda sender, instance, **kwargs: drop_attachments_of(instance, "Your account was deleted."),
+            lambda sender, instance, **kwargs: drop_attachments("Your account was deleted.", user=instance),
             sender=User,
             weak=False,
             dispatch_uid="sessions.user_deleted",

@@ -99,10 +99,13 @@ def _node_alive(node_id):
 
 
 @_db
-def _add_viewer(session_id, channel_name, user, access, node, ip):
+def _add_viewer(session_id, consumer, user, access, node, ip):
     Viewer.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"session_id": session_id, "user": user, "access": access, "node": node, "client_ip": ip},
+        channel_name=consumer.channel_name,
+        defaults={
+            "session_id": session_id, "user": user, "access": access, "node": node, "client_ip": ip,
+            "credential": consumer.scope.get("credential", ""),
+        },
     )
     if access != Access.OWNER:
         record_event(
@@ -246,7 +249,7 @@ class RemoteAttachment:
     async def open(cls, engine, row, consumer, access, user, ip):
         attachment = cls(engine, row, consumer, access)
         await engine.layer.group_add(live.group_name(attachment.session_id), consumer.channel_name)
-        await _add_viewer(row.pk, consumer.channel_name, user, access, engine.node_id, ip)
+        await _add_viewer(row.pk, consumer, user, access, engine.node_id, ip)
         await attachment._send("session.attach", channel=consumer.channel_name, access=access)
         return attachment
 
@@ -304,7 +307,7 @@ class LiveSession:
 
     async def attach_local(self, consumer, access, user, ip):
         self.local[consumer] = access
-        await _add_viewer(self.row.pk, consumer.channel_name, user, access, self.engine.node_id, ip)
+        await _add_viewer(self.row.pk, consumer, user, access, self.engine.node_id, ip)
         if access == Access.OWNER and self.grace is not None:
             self.grace.cancel()
             self.grace = None

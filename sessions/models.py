@@ -189,6 +189,10 @@ class Viewer(models.Model):
     access = models.CharField(max_length=15)
     node = models.CharField(max_length=100)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    credential = models.CharField(
+        max_length=40, blank=True, db_index=True,
+        help_text="The API key or personal token it attached with ('api_key:<id>', 'user_token:<id>'); empty for a browser.",
+    )
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

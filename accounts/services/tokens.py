@@ -198,6 +198,8 @@ def revoke_user_token(*, token, actor, ip=None):
 
 
 def _revoke(credential, action, object_type, actor, ip):
+    from accounts.signals import credential_revoked  # it imports the authentication, which imports us
+
     with transaction.atomic():
         revoked = type(credential).objects.filter(pk=credential.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -211,6 +213,13 @@ def _revoke(credential, action, object_type, actor, ip):
                 ip=ip,
                 details=_by(actor, credential.user, "revoked"),
             )
+            label = credential_label(credential)
+            transaction.on_commit(lambda: credential_revoked.send(sender=type(credential), credential=label))
+
+
+def credential_label(credential):
+    """How an API key or personal token is named where it is remembered (``api_key:<id>``)."""
+    return f"{'user_token' if isinstance(credential, UserToken) else 'api_key'}:{credential.pk}"
 
 
 def _by(actor, owner, verb):

@@ -283,13 +283,14 @@ def end_sessions_of(user, *, actor, ip=None):
         _terminate(session, actor, ip, f"Ended by {by}: the owner's access was revoked")
 
 
-def drop_attachments_of(user, message):
-    """Close every websocket ``user`` has attached to a session, on every node, after commit.
+def drop_attachments(message, **which):
+    """Close every websocket attached to a session as ``which`` (Viewer fields: a user, the
+    token it came with), on every node, after commit.
 
-    What an attachment may do (watch, type) is decided when it attaches: once the user's access
-    is cut or narrowed, they must attach again, and be decided again (sessions.policy).
+    What an attachment may do (watch, type) is decided when it attaches: once the access it was
+    decided on is cut or narrowed, it must attach again, and be decided again (sessions.policy).
     """
-    channels = list(Viewer.objects.filter(user=user).values_list("channel_name", flat=True))
+    channels = list(Viewer.objects.filter(**which).values_list("channel_name", flat=True))
     if channels:
         transaction.on_commit(partial(live.notify_revoked, channels, message), robust=True)
 

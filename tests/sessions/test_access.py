@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from accounts.services.tokens import revoke_user_token
 from accounts.services.users import delete_user, disable_user, set_user_role
 from sessions import tasks
 from sessions.models import Session
@@ -260,6 +261,28 @@ def test_a_collaborator_whose_access_is_cut_is_dropped_at_once_and_types_no_more
 
     async_to_sync(scenario)()
     assert not sentinel.exists()
+
+
+def test_revoking_the_token_a_terminal_signed_in_with_closes_that_terminal_only(sshd):
+    owner = make_user("poweruser")
+    session, _ = open_through_the_api(owner, sshd)
+    token_row, token = make_user_token(owner)
+    _, cookie = browser_cookie(owner)
+
+    async def scenario():
+        by_token = await active(await Terminal.open(session.pk, [(b"authorization", f"Bearer {token}".encode()), ORIGIN]))
+        by_browser = await active(await Terminal.open(session.pk, [cookie, ORIGIN]))
+        await database_sync_to_async(revoke_user_token)(token=token_row, actor=owner)
+        assert "was revoked" in (await by_token.until_event("ended", timeout=5))["message"]
+        await by_token.until(lambda t: t.closed, timeout=5)
+        await by_token.type("echo typed-after-revocation\n")
+        await by_browser.type("echo still-$((3*3))\n")
+        await by_browser.until_output("still-9")
+        assert not by_browser.closed and b"typed-after-revocation" not in by_browser.output
+        await by_browser.type("exit\n")
+        await by_browser.until_event("ended")
+
+    async_to_sync(scenario)()
 
 
 def test_a_promotion_keeps_the_attachment(sshd):
