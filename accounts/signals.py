@@ -15,9 +15,10 @@ access_revoked = Signal()
 # Sent after a user's role changed to one that lacks some of the old one's permissions, with
 # ``user``: what was decided under the old role (an attachment to a session) is decided again.
 access_narrowed = Signal()
-# Sent after an API key or personal token was revoked, with ``credential`` (its
-# accounts.authentication.credential_label): whatever it still holds open ends too.
-credential_revoked = Signal()
+# Sent after an API key or personal token was revoked or restricted (an API key's addresses or
+# expiry changed), with ``credential`` (accounts.services.tokens.credential_label): whatever it
+# holds open ends, and is decided again if it comes back.
+credential_restricted = Signal()
 
 
 def _ip(request):

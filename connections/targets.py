@@ -85,11 +85,18 @@ def _numeric_addresses(host, port):
     return [info[4][0] for info in infos]
 
 
+# Names every Linux /etc/hosts gives the loopback (Debian's included), besides RFC 6761's.
+LOOPBACK_NAMES = {
+    "localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4", "localhost6",
+    "localhost6.localdomain6", "ip6-localhost", "ip6-loopback",
+}
+
+
 def _spelled_addresses(host, port):
-    """The addresses ``host`` names without asking a resolver: a literal in any notation, or
-    ``localhost`` and the names under it, the loopback of whoever resolves them (RFC 6761)."""
+    """The addresses ``host`` names without asking a resolver: a literal in any notation, or a
+    loopback name (``localhost`` and the names under it, RFC 6761, and /etc/hosts' usual ones)."""
     name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return ["127.0.0.1", "::1"]
     return _numeric_addresses(host, port)
 

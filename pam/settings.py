@@ -405,8 +405,8 @@ SESSION_RECONNECT_GRACE = env_int("PAM_SESSION_RECONNECT_GRACE", 60)  # seconds 
 SESSION_SCROLLBACK_BYTES = 64 * 1024  # recent output replayed to a (re)attaching browser
 SESSION_HIGH_WATER = 4 * 1024 * 1024  # bytes sent but not drawn by the owner before reading pauses
 SESSION_LOW_WATER = 1024 * 1024
-# Whoever is further behind is let go (a watcher, or an owner attached through another node);
-# an owner on the session's own node pauses the target at SESSION_HIGH_WATER, well before.
+# Whoever is further behind is let go (a watcher is told; an owner's page reconnects). Owners
+# pause the target at SESSION_HIGH_WATER, which with one read burst (1 MiB) stays well below.
 SESSION_VIEWER_MAX_BEHIND = 16 * 1024 * 1024
 # The largest file one drive transfer (download or upload, sessions.drive) may move.
 DRIVE_MAX_BYTES = env_int("PAM_DRIVE_MAX_BYTES", 100 * 1024 * 1024)

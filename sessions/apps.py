@@ -11,7 +11,7 @@ class SessionsConfig(AppConfig):
         from django.db.models.signals import pre_delete
 
         from accounts.models import User
-        from accounts.signals import access_narrowed, access_revoked, credential_revoked
+        from accounts.signals import access_narrowed, access_revoked, credential_restricted
         from sessions.services.sessions import drop_attachments, end_sessions_of
 
         def revoked(sender, user, actor, ip, **kwargs):
@@ -24,12 +24,12 @@ class SessionsConfig(AppConfig):
             weak=False,
             dispatch_uid="sessions.access_narrowed",
         )
-        credential_revoked.connect(
+        credential_restricted.connect(
             lambda sender, credential, **kwargs: drop_attachments(
-                "The token this terminal signed in with was revoked.", credential=credential
+                "The token this terminal signed in with was revoked or restricted.", credential=credential
             ),
             weak=False,
-            dispatch_uid="sessions.credential_revoked",
+            dispatch_uid="sessions.credential_restricted",
         )
         # Before the user's Viewer rows go with them: their websockets must still be found.
         pre_delete.connect(

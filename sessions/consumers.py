@@ -11,7 +11,8 @@ before the mark. Only a client that read the mark can name it, so an acknowledge
 reading (a byte count would not: a client could claim bytes it never read while the server's
 write buffers grow). Reading from the target pauses while the owner has more than 4 MiB not
 proven drawn and resumes under 1 MiB; whoever is more than SESSION_VIEWER_MAX_BEHIND behind
-(16 MiB) is let go.
+(16 MiB) is let go: a watcher is told so, an owner's page reconnects. An owner attached through
+another node tells the home node when it falls behind and when it has caught up.
 
 Who may attach, and how, is sessions.policy's answer, asked at every connect (reconnects
 included). A share link is proven without the key ever being in a URL (web servers log URLs):
@@ -32,6 +33,7 @@ from django.conf import settings
 
 from accounts.authentication import websocket_token
 from sessions import live, policy
+from sessions.choices import Access
 from sessions.engine import Closed, Engine
 from sessions.models import Session
 from sessions.services.sessions import share_digest
@@ -182,16 +184,29 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         while self.marks and self.marks[0][1] <= proven:
             self.marks.popleft()
         self.proven = proven
-        self.attachment.ack()
+        self.attachment.paced(self.behind)
 
     def _keeps_up(self, count):
         """Count ``count`` more bytes of output; let the client go when it is too far behind."""
         self.queued += count
-        if self.behind <= settings.SESSION_VIEWER_MAX_BEHIND:
-            return True
-        if not self.revoked:
+        behind = self.behind
+        if behind > settings.SESSION_VIEWER_MAX_BEHIND:
+            self._let_go()
+            return False
+        if self.attachment is not None and behind - count <= settings.SESSION_HIGH_WATER < behind:
+            self.attachment.paced(behind)
+        return True
+
+    def _let_go(self):
+        """Too far behind: a watcher is told and let go; an owner's page is closed without a word,
+        so it reconnects and starts again from the recent output (the session goes on)."""
+        if self.revoked:
+            return
+        if self.access == Access.OWNER:
+            self.revoked = True
+            self.close_soon()
+        else:
             self.revoke({"type": "ended", "message": "You fell too far behind this session; reopen it."})
-        return False
 
     # --- from a session held by this node (called by sessions.engine) -----------------------
 

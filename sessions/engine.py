@@ -228,8 +228,10 @@ class LocalAttachment:
     def control(self, message):
         self.live_session.control(message, self.access, consumer=self.consumer)
 
-    def ack(self):
-        self.live_session.resume_if_caught_up()
+    def paced(self, behind):
+        """The consumer fell behind or caught up: the session counts its consumers itself."""
+        if behind < settings.SESSION_LOW_WATER:
+            self.live_session.resume_if_caught_up()
 
     async def detach(self):
         await self.live_session.detach_local(self.consumer)
@@ -244,6 +246,7 @@ class RemoteAttachment:
         self.session_id = str(row.pk)
         self.consumer = consumer
         self.access = access
+        self.falling = False  # the home node was told this owner is behind
 
     @classmethod
     async def open(cls, engine, row, consumer, access, user, ip):
@@ -263,9 +266,18 @@ class RemoteAttachment:
     def control(self, message):
         self.engine.loop.create_task(self._send("session.control", message=message, access=self.access))
 
-    def ack(self):
-        """The home node paces reading by its own consumers only; this one is let go when too far
-        behind (sessions.consumers)."""
+    def paced(self, behind):
+        """Tell the home node when this owner falls behind (it pauses the target) and when it has
+        caught up (it resumes): two messages per pause, never one per acknowledgement."""
+        if self.access != Access.OWNER:
+            return
+        if not self.falling and behind > settings.SESSION_HIGH_WATER:
+            self.falling = True
+        elif self.falling and behind < settings.SESSION_LOW_WATER:
+            self.falling = False
+        else:
+            return
+        self.engine.loop.create_task(self._send("session.behind", channel=self.consumer.channel_name, behind=behind))
 
     async def detach(self):
         await self.engine.layer.group_discard(live.group_name(self.session_id), self.consumer.channel_name)
@@ -284,6 +296,7 @@ class LiveSession:
         self.group = live.group_name(self.id)
         self.local = {}  # consumer -> access
         self.remote = {}  # channel name -> access
+        self.remote_behind = {}  # channel name -> bytes behind, as an owner's node last said
         self.link = None
         self.state = "pending"
         self.cols, self.rows = size or (80, 24)
@@ -317,6 +330,7 @@ class LiveSession:
         if self.state == "awaiting_continue" and access == Access.OWNER:
             consumer.push_event(self._banner_event())
         self.loop.create_task(self._announce_viewers())
+        self.resume_if_caught_up()  # an owner who just came has nothing to catch up on
         return LocalAttachment(self, consumer, access)
 
     async def detach_local(self, consumer):
@@ -512,11 +526,16 @@ class LiveSession:
 
     # --- flow control ----------------------------------------------------------------------------
 
+    def _owners_behind(self):
+        """How far behind each owner is: here, as counted; elsewhere, as their node last said."""
+        here = [c.behind for c, a in self.local.items() if a == Access.OWNER]
+        return here + [self.remote_behind.get(ch, 0) for ch, a in self.remote.items() if a == Access.OWNER]
+
     def _pause_if_behind(self):
-        """Stop reading from the target while the owner here has not drawn SESSION_HIGH_WATER
-        bytes (watchers too far behind are let go by their consumer instead)."""
-        owners = [c for c, a in self.local.items() if a == Access.OWNER]
-        if owners and min(c.behind for c in owners) > settings.SESSION_HIGH_WATER:
+        """Stop reading from the target while every owner has not drawn SESSION_HIGH_WATER bytes
+        (watchers too far behind are let go by their consumer instead)."""
+        behind = self._owners_behind()
+        if behind and min(behind) > settings.SESSION_HIGH_WATER:
             self.paused = True
             if self.row.session_type == SessionType.SSH:
                 self._stop_reading()
@@ -524,8 +543,8 @@ class LiveSession:
     def resume_if_caught_up(self):
         if not self.paused:
             return
-        owners = [c for c, a in self.local.items() if a == Access.OWNER]
-        if not owners or min(c.behind for c in owners) < settings.SESSION_LOW_WATER:
+        behind = self._owners_behind()
+        if not behind or min(behind) < settings.SESSION_LOW_WATER:
             self.paused = False
             if self.row.session_type == SessionType.SSH and self.state == "active":
                 self._start_reading()
@@ -629,6 +648,8 @@ class LiveSession:
             await self._announce_viewers()
         elif kind == "session.detach":
             self.remote.pop(message["channel"], None)
+            self.remote_behind.pop(message["channel"], None)
+            self.resume_if_caught_up()
             self._owner_may_have_left()
             await self._announce_viewers()
         elif kind == "session.input":
@@ -639,6 +660,11 @@ class LiveSession:
             await self.end(Status.TERMINATED, f"Ended by {message.get('by', 'an admin')}.")
         elif kind == "session.unshare":
             await self._drop_link_holders()
+        elif kind == "session.behind":
+            if message["channel"] in self.remote:
+                self.remote_behind[message["channel"]] = message["behind"]
+                self._pause_if_behind()
+                self.resume_if_caught_up()
 
     async def _drop_link_holders(self):
         """The share link changed: whoever came in through the old one leaves now, here or elsewhere."""

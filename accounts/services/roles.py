@@ -4,13 +4,16 @@ A role is a grant to everyone who has it, so whoever saves or deletes one must h
 permission it has had and will have (accounts.permissions.ensure_grantable).
 """
 
+from functools import partial
+
 from django.db import transaction
 
 from accounts.choices import AuditAction
-from accounts.models import Role
+from accounts.models import Role, User
 from accounts.permissions import ensure_grantable
 from accounts.roles import Perm
 from accounts.services.audit import record_event
+from accounts.signals import access_narrowed
 from pam.exceptions import Conflict, InvalidInput
 
 
@@ -26,6 +29,9 @@ def save_role(*, role, actor, ip=None):
     ensure_grantable(actor, set(role.permissions) | (stored.permission_set if stored else set()))
     with transaction.atomic():
         role.save()
+        if stored and not set(role.permissions) >= stored.permission_set:
+            for user in role.users.all():
+                transaction.on_commit(partial(access_narrowed.send, sender=User, user=user))
         record_event(
             action=AuditAction.ROLE_SAVED,
             user=actor,

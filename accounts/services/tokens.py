@@ -129,6 +129,7 @@ def update_api_key(*, api_key, actor, expires_at=None, allowed_ips=(), ip=None):
     api_key.allowed_ips = parse_allowed_ips(allowed_ips)
     with transaction.atomic():
         api_key.save(update_fields=["expires_at", "allowed_ips"])
+        _restricted_after_commit(api_key)
         record_event(
             action=AuditAction.API_KEY_CHANGED,
             user=api_key.user,
@@ -197,9 +198,15 @@ def revoke_user_token(*, token, actor, ip=None):
     _revoke(token, AuditAction.TOKEN_REVOKED, "user_token", actor, ip)
 
 
-def _revoke(credential, action, object_type, actor, ip):
-    from accounts.signals import credential_revoked  # it imports the authentication, which imports us
+def _restricted_after_commit(credential):
+    """Tell, once committed, that what ``credential`` allows was cut: terminals it opened close."""
+    from accounts.signals import credential_restricted  # it imports the authentication, which imports us
 
+    label = credential_label(credential)
+    transaction.on_commit(lambda: credential_restricted.send(sender=type(credential), credential=label))
+
+
+def _revoke(credential, action, object_type, actor, ip):
     with transaction.atomic():
         revoked = type(credential).objects.filter(pk=credential.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -213,8 +220,7 @@ def _revoke(credential, action, object_type, actor, ip):
                 ip=ip,
                 details=_by(actor, credential.user, "revoked"),
             )
-            label = credential_label(credential)
-            transaction.on_commit(lambda: credential_revoked.send(sender=type(credential), credential=label))
+            _restricted_after_commit(credential)
 
 
 def credential_label(credential):

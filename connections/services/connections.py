@@ -43,7 +43,10 @@ SECRETS = ("password", "private_key", "autofill")
 # Where, as whom and how stored secrets are sent: an edit may not change any of it without the
 # secrets being entered again (see moved_secrets). The jump chain before a target is part of it.
 ROUTE_FIELDS = ("protocol", "host", "port", "url", "username", "skip_cert_validation")
-ROUTE_OPTIONS = ("domain", "security", "auth_pkg", "kdc_url", "allowed_domains")
+ROUTE_OPTIONS = {
+    Protocol.RDP: ("domain", "security", "auth_pkg", "kdc_url"),
+    Protocol.WEB: ("allowed_domains", "login_script"),
+}
 MAX_AUTOFILL = 8192
 PLAIN_FIELDS = (
     "name",
@@ -236,13 +239,18 @@ def _hop_route(host, port, username):
 def _route(values):
     """Everything in ``values`` that decides where stored secrets go (None: not known here)."""
     protocol = values.get("protocol")
-    port = values.get("port") or (DEFAULT_PORTS[protocol] if protocol else 22)
+    if protocol == Protocol.WEB:  # a web target is its URL; host and port are not used
+        where = (values.get("url") or "",)
+    else:
+        where = (values.get("host") or "", values.get("port") or (DEFAULT_PORTS[protocol] if protocol else 22))
     options = values.get("extra_config") or {}
     chain = values.get("jump_hosts")
     return (
-        tuple(values.get(name) or "" for name in ROUTE_FIELDS if name != "port"),
-        port,
-        tuple(options.get(key) or "" for key in ROUTE_OPTIONS) if "extra_config" in values else None,
+        protocol,
+        where,
+        values.get("username") or "",
+        bool(values.get("skip_cert_validation")),
+        tuple(options.get(key) or "" for key in ROUTE_OPTIONS.get(protocol, ())) if "extra_config" in values else None,
         [_hop_route(h.get("host"), h.get("port"), h.get("username")) for h in chain] if chain is not None else None,
     )
 

@@ -105,7 +105,9 @@ def test_pams_own_database_and_redis_are_refused(on_postgres_and_redis, host, po
         resolve(host, port)
 
 
-@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "redis.localhost"])
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST.", "redis.localhost", "localhost.localdomain", "localhost6", "ip6-localhost"]
+)
 def test_localhost_names_are_refused_where_the_hop_before_resolves_them(on_postgres_and_redis, host):
     """Behind a jump host, or as a tunnel's far end, a name is resolved over there; "localhost" is
     the loopback of whoever resolves it, so it meets the rule for 127.0.0.1 (RFC 6761)."""

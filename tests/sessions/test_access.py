@@ -13,11 +13,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from accounts.services.tokens import revoke_user_token
+from accounts.roles import Perm
+from accounts.services.roles import save_role
+from accounts.services.tokens import revoke_user_token, update_api_key
 from accounts.services.users import delete_user, disable_user, set_user_role
 from sessions import tasks
 from sessions.models import Session
-from tests.factories import make_user, make_user_token
+from tests.factories import make_api_key, make_role, make_user, make_user_token
 from tests.sessions.helpers import Terminal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -263,17 +265,28 @@ def test_a_collaborator_whose_access_is_cut_is_dropped_at_once_and_types_no_more
     assert not sentinel.exists()
 
 
-def test_revoking_the_token_a_terminal_signed_in_with_closes_that_terminal_only(sshd):
+def revoke_token(owner):
+    token_row, token = make_user_token(owner)
+    return (b"authorization", f"Bearer {token}".encode()), lambda: revoke_user_token(token=token_row, actor=owner)
+
+
+def restrict_api_key(owner):
+    key, token = make_api_key(owner)
+    return (b"x-api-key", token.encode()), lambda: update_api_key(api_key=key, actor=None, allowed_ips=["192.0.2.1"])
+
+
+@pytest.mark.parametrize("credential", [revoke_token, restrict_api_key])
+def test_revoking_or_restricting_the_token_a_terminal_signed_in_with_closes_that_terminal_only(sshd, credential):
     owner = make_user("poweruser")
     session, _ = open_through_the_api(owner, sshd)
-    token_row, token = make_user_token(owner)
+    header, cut = credential(owner)
     _, cookie = browser_cookie(owner)
 
     async def scenario():
-        by_token = await active(await Terminal.open(session.pk, [(b"authorization", f"Bearer {token}".encode()), ORIGIN]))
+        by_token = await active(await Terminal.open(session.pk, [header, ORIGIN]))
         by_browser = await active(await Terminal.open(session.pk, [cookie, ORIGIN]))
-        await database_sync_to_async(revoke_user_token)(token=token_row, actor=owner)
-        assert "was revoked" in (await by_token.until_event("ended", timeout=5))["message"]
+        await database_sync_to_async(cut)()
+        assert "was revoked or restricted" in (await by_token.until_event("ended", timeout=5))["message"]
         await by_token.until(lambda t: t.closed, timeout=5)
         await by_token.type("echo typed-after-revocation\n")
         await by_browser.type("echo still-$((3*3))\n")
@@ -281,6 +294,49 @@ def test_revoking_the_token_a_terminal_signed_in_with_closes_that_terminal_only(
         assert not by_browser.closed and b"typed-after-revocation" not in by_browser.output
         await by_browser.type("exit\n")
         await by_browser.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
+def test_narrowing_a_custom_role_closes_the_terminals_of_its_holders(sshd):
+    ops = make_role("ops", Role.objects.get(pk="operator").permission_set)
+    owner, colleague = make_user("poweruser"), make_user("ops")
+    session, key = open_through_the_api(owner, sshd, share_mode="read-write")
+
+    async def scenario():
+        mine = await active(await Terminal.open(session.pk, owner))
+        theirs = await Terminal.open(session.pk, colleague, share_key=key)
+        assert (await theirs.until_event("access"))["access"] == "collaborator"
+        ops.permissions = sorted(ops.permission_set - {Perm.SESSIONS_CONNECT})
+        await database_sync_to_async(save_role)(role=ops, actor=None)
+        assert "role changed" in (await theirs.until_event("ended", timeout=5))["message"]
+        again = await Terminal.open(session.pk, colleague, share_key=key)
+        assert (await again.until_event("access"))["access"] == "viewer"
+        await mine.type("exit\n")
+        await mine.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
+def test_an_owner_far_behind_is_closed_to_start_again_and_the_session_goes_on(sshd, settings):
+    """Here the owner is let go before the target pauses: its page reconnects (no "ended")."""
+    settings.SESSION_HIGH_WATER = 64 * 1024 * 1024
+    settings.SESSION_VIEWER_MAX_BEHIND = 2 * 1024 * 1024
+    owner = make_user("poweruser")
+    session, _ = open_through_the_api(owner, sshd)
+
+    async def scenario():
+        mine = await active(await Terminal.open(session.pk, owner))
+        mine.acknowledges = False
+        await mine.type("head -c 6000000 /dev/zero | tr '\\0' A; echo; echo FL-$((2*3))-OK\n")
+        await mine.until(lambda t: t.closed, timeout=30)
+        assert not [e for e in mine.events if e.get("type") == "ended"]
+        settings.SESSION_HIGH_WATER = 256 * 1024  # from now on the target waits for the page
+        settings.SESSION_LOW_WATER = 128 * 1024
+        again = await active(await Terminal.open(session.pk, owner))
+        await again.until_output("FL-6-OK", timeout=60)
+        await again.type("exit\n")
+        await again.until_event("ended")
 
     async_to_sync(scenario)()
 

@@ -293,6 +293,22 @@ def test_weakening_how_stored_secrets_are_sent_drops_them_without_reveal(protoco
     assert "dropped stored" in AuditEvent.objects.filter(action="connection.updated").get().details
 
 
+@pytest.mark.parametrize(
+    "fields, change",
+    [
+        ({"protocol": "web", "url": "https://127.0.0.1/", "host": "127.0.0.5"}, {"host": "", "displayName": "W"}),
+        ({"extra_config": {"domain": "CORP"}}, {"extraConfig": {}}),  # an RDP option on SSH sends nothing
+        ({"extra_config": {"resolution": "800x600"}, "protocol": "rdp"}, {"extraConfig": {"resolution": "1024x768"}}),
+    ],
+)
+def test_changes_that_do_not_move_the_target_keep_its_secrets(fields, change):
+    role = make_role("editor", {Perm.CONNECTIONS_EDIT_ANY, Perm.ADDRESSBOOK_VIEW})
+    conn = make_connection(make_user("poweruser"), username="deploy", password="kept-pw", **fields)
+    response = signed_in(make_user(role.name)).put(f"/api/connections/{conn.pk}", change, format="json")
+    assert response.status_code == 200, response.content
+    assert Connection.objects.get(pk=conn.pk).password == "kept-pw"
+
+
 def test_a_jump_host_put_in_front_of_an_entry_never_receives_its_secret(own_sshd, target_password):
     """The attack: someone who manages the address book but may not read its secrets puts a jump
     host of their own in front of an entry. Through it, "127.0.0.1:<port>" is another machine,

@@ -191,6 +191,34 @@ def test_a_watcher_on_the_other_node_sees_the_last_output_before_the_end(nodes, 
     async_to_sync(scenario)()
 
 
+def test_an_owner_on_the_other_node_who_stops_reading_pauses_the_target_instead_of_being_dropped(nodes, sshd):
+    """The owner's only window is on A, the session lives on B. While the window reads nothing,
+    A tells B it is behind and B stops reading from the target: the window stays (30 MB would
+    have put it past the 16 MiB anyone may fall behind), and gets all of it once it reads."""
+    a, b = nodes
+    _, (owner_token,) = tokens("poweruser")
+    session_id = open_session(a.base, owner_token, sshd)
+
+    async def scenario():
+        owner_b = await NetTerminal.open(b.base, session_id, owner_token)
+        await owner_b.until_event("status", state="active")
+        owner_a = await NetTerminal.open(a.base, session_id, owner_token)
+        await owner_a.until_event("status", state="active")
+        await owner_b.close()
+        owner_a.acknowledges = False
+        await owner_a.type("head -c 30000000 /dev/zero | tr '\\0' A; echo; echo FL-$((2*3))-OK\n")
+        await asyncio.sleep(8)  # nothing read, nothing acknowledged
+        stored = await database_sync_to_async(lambda: Session.objects.get(pk=session_id).bytes_out)()
+        assert stored < 16 * 2**20, stored  # B saves its counters every 5 s
+        owner_a.acknowledges = True  # reads what waited, naming each mark: B reads on
+        await owner_a.until(lambda t: b"FL-6-OK" in t.output[-4096:], timeout=90)
+        assert not owner_a.closed
+        await owner_a.type("exit\n")
+        await owner_a.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
 def test_watchers_on_a_surviving_node_are_told_when_the_home_node_dies(nodes, sshd):
     """The home node is killed (-9): it can tell no one. Once the reaper finds it stale, the
     windows attached through the surviving node get ``ended`` (lost) and are closed, rather
