@@ -491,14 +491,14 @@ def test_jump_host_secrets_follow_their_position(page):
     tunnel = page.locator("#cf-tunnels .tunnel-row")
     tunnel.locator("[data-key=localPort]").fill("40432")
     tunnel.locator("[data-key=remoteHost]").fill("localhost")
-    tunnel.locator("[data-key=remotePort]").fill("5432")
+    tunnel.locator("[data-key=remotePort]").fill("5433")
     page.click("#conn-form-save")
     expect(page.locator('#tunnels tr[data-local-port="40432"]')).to_contain_text("127.0.0.1:40432")
-    expect(page.locator('#tunnels tr[data-local-port="40432"]')).to_contain_text("localhost:5432")
+    expect(page.locator('#tunnels tr[data-local-port="40432"]')).to_contain_text("localhost:5433")
     connection = Connection.objects.get(name="behind-hops")
     stored = [(h.host, h.password) for h in connection.jump_hops.all()]
     assert stored == [("10.6.0.1", "first-pw"), ("10.6.0.2", "second-pw")]
-    assert connection.tunnels == [{"local_port": 40432, "remote_host": "localhost", "remote_port": 5432}]
+    assert connection.tunnels == [{"local_port": 40432, "remote_host": "localhost", "remote_port": 5433}]
 
     # Left blank in place: kept. A hop whose port changes is a new target, and the hops after
     # it are reached through it: their secrets go too, unless typed again.

@@ -230,7 +230,7 @@ def test_unreachable_target_is_retried_with_a_message_and_no_secret(client_as, c
     secret = "pw-never-shown-4711"
     connection = make_connection(
         client.user, host="127.0.0.1", port=closed_port, username="pamtest", password=secret,
-        tunnels=[{"local_port": local_port, "remote_host": "localhost", "remote_port": 5432}],
+        tunnels=[{"local_port": local_port, "remote_host": "localhost", "remote_port": 5433}],
     )
     assert start(client, connection).status_code == 202
     down = wait_for_state(client, connection, {"down"})
