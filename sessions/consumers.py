@@ -12,7 +12,7 @@ reading (a byte count would not: a client could claim bytes it never read while 
 write buffers grow). Reading from the target pauses while the owner has more than 4 MiB not
 proven drawn and resumes under 1 MiB; whoever is more than SESSION_VIEWER_MAX_BEHIND behind
 (16 MiB) is let go: a watcher is told so, an owner's page reconnects. An owner attached through
-another node tells the home node when it falls behind and when it has caught up.
+another node tells the home node what it has drawn; the home node counts what it sent it.
 
 Who may attach, and how, is sessions.policy's answer, asked at every connect (reconnects
 included). A share link is proven without the key ever being in a URL (web servers log URLs):
@@ -184,7 +184,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         while self.marks and self.marks[0][1] <= proven:
             self.marks.popleft()
         self.proven = proven
-        self.attachment.paced(self.behind)
+        self.attachment.drawn(proven)
 
     def _keeps_up(self, count):
         """Count ``count`` more bytes of output; let the client go when it is too far behind."""
@@ -193,8 +193,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if behind > settings.SESSION_VIEWER_MAX_BEHIND:
             self._let_go()
             return False
-        if self.attachment is not None and behind - count <= settings.SESSION_HIGH_WATER < behind:
-            self.attachment.paced(behind)
         return True
 
     def _let_go(self):

@@ -228,10 +228,9 @@ class LocalAttachment:
     def control(self, message):
         self.live_session.control(message, self.access, consumer=self.consumer)
 
-    def paced(self, behind):
-        """The consumer fell behind or caught up: the session counts its consumers itself."""
-        if behind < settings.SESSION_LOW_WATER:
-            self.live_session.resume_if_caught_up()
+    def drawn(self, proven):
+        """The consumer proved more output drawn (its count is the session's to read)."""
+        self.live_session.resume_if_caught_up()
 
     async def detach(self):
         await self.live_session.detach_local(self.consumer)
@@ -246,7 +245,6 @@ class RemoteAttachment:
         self.session_id = str(row.pk)
         self.consumer = consumer
         self.access = access
-        self.falling = False  # the home node was told this owner is behind
 
     @classmethod
     async def open(cls, engine, row, consumer, access, user, ip):
@@ -266,18 +264,11 @@ class RemoteAttachment:
     def control(self, message):
         self.engine.loop.create_task(self._send("session.control", message=message, access=self.access))
 
-    def paced(self, behind):
-        """Tell the home node when this owner falls behind (it pauses the target) and when it has
-        caught up (it resumes): two messages per pause, never one per acknowledgement."""
-        if self.access != Access.OWNER:
-            return
-        if not self.falling and behind > settings.SESSION_HIGH_WATER:
-            self.falling = True
-        elif self.falling and behind < settings.SESSION_LOW_WATER:
-            self.falling = False
-        else:
-            return
-        self.engine.loop.create_task(self._send("session.behind", channel=self.consumer.channel_name, behind=behind))
+    def drawn(self, proven):
+        """Tell the home node how much of its output this owner has drawn: it paces the target by
+        what it sent minus that, so output still on its way counts as well."""
+        if self.access == Access.OWNER:
+            self.engine.loop.create_task(self._send("session.drawn", channel=self.consumer.channel_name, proven=proven))
 
     async def detach(self):
         await self.engine.layer.group_discard(live.group_name(self.session_id), self.consumer.channel_name)
@@ -296,7 +287,8 @@ class LiveSession:
         self.group = live.group_name(self.id)
         self.local = {}  # consumer -> access
         self.remote = {}  # channel name -> access
-        self.remote_behind = {}  # channel name -> bytes behind, as an owner's node last said
+        self.remote_given = {}  # an owner elsewhere: channel name -> bytes of output sent its way
+        self.remote_proven = {}  # channel name -> of which its node says it has drawn
         self.link = None
         self.state = "pending"
         self.cols, self.rows = size or (80, 24)
@@ -522,6 +514,8 @@ class LiveSession:
             consumer.push_output(data)
         if self.remote:
             self.remote_out.put_nowait(data)
+            for channel in self.remote_given:
+                self.remote_given[channel] += len(data)
         self._pause_if_behind()
 
     # --- flow control ----------------------------------------------------------------------------
@@ -529,7 +523,8 @@ class LiveSession:
     def _owners_behind(self):
         """How far behind each owner is: here, as counted; elsewhere, as their node last said."""
         here = [c.behind for c, a in self.local.items() if a == Access.OWNER]
-        return here + [self.remote_behind.get(ch, 0) for ch, a in self.remote.items() if a == Access.OWNER]
+        there = [max(0, given - self.remote_proven.get(ch, 0)) for ch, given in self.remote_given.items()]
+        return here + there
 
     def _pause_if_behind(self):
         """Stop reading from the target while every owner has not drawn SESSION_HIGH_WATER bytes
@@ -633,9 +628,11 @@ class LiveSession:
         kind = message["type"]
         if kind == "session.attach":
             self.remote[message["channel"]] = message["access"]
-            if message["access"] == Access.OWNER and self.grace is not None:
-                self.grace.cancel()
-                self.grace = None
+            if message["access"] == Access.OWNER:
+                self.remote_given[message["channel"]] = self.scrollback_size
+                if self.grace is not None:
+                    self.grace.cancel()
+                    self.grace = None
             if self.scrollback:
                 await self.engine.layer.send(
                     message["channel"], {"type": "session.output", "data": b"".join(self.scrollback)}
@@ -648,7 +645,8 @@ class LiveSession:
             await self._announce_viewers()
         elif kind == "session.detach":
             self.remote.pop(message["channel"], None)
-            self.remote_behind.pop(message["channel"], None)
+            self.remote_given.pop(message["channel"], None)
+            self.remote_proven.pop(message["channel"], None)
             self.resume_if_caught_up()
             self._owner_may_have_left()
             await self._announce_viewers()
@@ -660,10 +658,10 @@ class LiveSession:
             await self.end(Status.TERMINATED, f"Ended by {message.get('by', 'an admin')}.")
         elif kind == "session.unshare":
             await self._drop_link_holders()
-        elif kind == "session.behind":
-            if message["channel"] in self.remote:
-                self.remote_behind[message["channel"]] = message["behind"]
-                self._pause_if_behind()
+        elif kind == "session.drawn":
+            if message["channel"] in self.remote_given:
+                proven = self.remote_proven.get(message["channel"], 0)
+                self.remote_proven[message["channel"]] = max(proven, message["proven"])
                 self.resume_if_caught_up()
 
     async def _drop_link_holders(self):

@@ -192,9 +192,10 @@ def test_a_watcher_on_the_other_node_sees_the_last_output_before_the_end(nodes, 
 
 
 def test_an_owner_on_the_other_node_who_stops_reading_pauses_the_target_instead_of_being_dropped(nodes, sshd):
-    """The owner's only window is on A, the session lives on B. While the window reads nothing,
-    A tells B it is behind and B stops reading from the target: the window stays (30 MB would
-    have put it past the 16 MiB anyone may fall behind), and gets all of it once it reads."""
+    """The owner's only window is on A, the session lives on B. B counts what it sends A's way
+    and A tells it what the window has drawn: while the window reads nothing, B stops reading
+    from the target (30 MB would have put the window past the 16 MiB anyone may fall behind,
+    however late A's word arrives), and the window gets all of it once it reads."""
     a, b = nodes
     _, (owner_token,) = tokens("poweruser")
     session_id = open_session(a.base, owner_token, sshd)
