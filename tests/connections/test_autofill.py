@@ -10,6 +10,7 @@ import json
 import pytest
 from django.apps import apps
 from django.db import connection as db
+from django.urls import reverse
 
 from connections.models import Connection
 from pam import crypto
@@ -49,7 +50,7 @@ def test_autofill_is_stored_encrypted_and_never_shown_to_any_role(client_as, fol
             response = client.get(url)
             assert SECRET not in response.content.decode() and "svc-bot" not in response.content.decode(), (role, url)
     assert SECRET not in admin.get("/api/connections/export").content.decode()
-    page = admin.get(f"/admin/connections/connection/{entry.pk}/change/")
+    page = admin.get(reverse("admin:connections_connection_change", args=[entry.pk]))
     assert page.status_code == 200 and SECRET not in page.content.decode()
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import paramiko
 import pytest
+from django.urls import reverse
 from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -209,7 +210,7 @@ def test_admin_form_refuses_an_oversized_rsa_key_without_loading_it(admin_client
     from tests.connections.test_admin import _form
 
     connection = make_connection(admin_client.user, "admin-form")
-    url = f"/admin/connections/connection/{connection.pk}/change/"
+    url = reverse("admin:connections_connection_change", args=[connection.pk])
     response = admin_client.post(url, _form(connection, private_key=huge_key))
     assert response.status_code == 200 and "at most 4096 bits" in response.content.decode()
     assert key_loads == []
