@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
@@ -59,9 +60,9 @@ def test_no_secret_or_digest_on_admin_pages(admin_browser):
     key, key_plain = make_api_key(make_user("poweruser"))
     token, token_plain = make_user_token(make_user("poweruser"))
     pages = [
-        reverse("admin:accounts_apikey_change", args=[key.pk]),
+        reverse("admin:accounts_apikey_change", args=[quote(key.pk)]),
         reverse("admin:accounts_apikey_changelist"),
-        reverse("admin:accounts_usertoken_change", args=[token.pk]),
+        reverse("admin:accounts_usertoken_change", args=[quote(token.pk)]),
         reverse("admin:accounts_usertoken_changelist"),
     ]
     for url in pages:
@@ -83,7 +84,7 @@ def test_adding_an_api_key_shows_it_once(admin_browser):
     from tests.conftest import bearer
 
     assert bearer(f"backup-job:{token}").get("/api/me", REMOTE_ADDR="127.0.0.1").status_code == 200
-    assert token not in admin_browser.get(reverse("admin:accounts_apikey_change", args=[key.pk])).content.decode()
+    assert token not in admin_browser.get(reverse("admin:accounts_apikey_change", args=[quote(key.pk)])).content.decode()
 
 
 def test_admin_add_api_key_rejects_bad_allow_list(admin_browser):
@@ -113,7 +114,7 @@ def user_change_form(user, **changes):
 
 def test_admin_role_change_goes_through_the_service(admin_browser):
     target = make_user("viewer")
-    url = reverse("admin:accounts_user_change", args=[target.pk])
+    url = reverse("admin:accounts_user_change", args=[quote(target.pk)])
     response = admin_browser.post(url, user_change_form(target, role="operator"))
     assert response.status_code == 302, response.content.decode()[:2000]
     target.refresh_from_db()
@@ -125,7 +126,7 @@ def test_admin_cannot_disable_the_last_admin_through_the_form():
     only = make_user("admin")
     client = Client()
     client.force_login(only)
-    url = reverse("admin:accounts_user_change", args=[only.pk])
+    url = reverse("admin:accounts_user_change", args=[quote(only.pk)])
     response = client.post(url, user_change_form(only, is_active=None), follow=True)
     assert "cannot disable your own account" in response.content.decode()
     only.refresh_from_db()
@@ -133,7 +134,7 @@ def test_admin_cannot_disable_the_last_admin_through_the_form():
 
 
 def test_builtin_roles_are_read_only(admin_browser):
-    response = admin_browser.get(reverse("admin:accounts_role_change", args=["admin"]))
+    response = admin_browser.get(reverse("admin:accounts_role_change", args=[quote("admin")]))
     assert response.status_code == 200
     assert 'name="_save"' not in response.content.decode()
 

@@ -1,6 +1,7 @@
 """Changes made in Django admin are audited like API changes: each one writes its audit row."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
@@ -37,7 +38,7 @@ def posted(response):
 
 
 def delete(browser, model, pk):
-    posted(browser.post(reverse(f"admin:{model}_delete", args=[pk]), {"post": "yes"}))
+    posted(browser.post(reverse(f"admin:{model}_delete", args=[quote(pk)]), {"post": "yes"}))
 
 
 def run_action(browser, model, action, *pks):
@@ -56,13 +57,13 @@ def test_user_added_in_admin_is_audited(browser):
 
 def test_user_profile_change_in_admin_is_audited(browser):
     target = make_user("viewer")
-    posted(browser.post(reverse("admin:accounts_user_change", args=[target.pk]), user_change_form(target, display_name="Renamed")))
+    posted(browser.post(reverse("admin:accounts_user_change", args=[quote(target.pk)]), user_change_form(target, display_name="Renamed")))
     assert "Display name" in audited("admin.changed", target.username, by=browser.user).get().details
 
 
 def test_password_set_in_admin_is_audited(browser):
     target = make_user("viewer")
-    url = reverse("admin:auth_user_password_change", args=[target.pk])
+    url = reverse("admin:auth_user_password_change", args=[quote(target.pk)])
     posted(browser.post(url, {"password1": PASSWORD, "password2": PASSWORD, "usable_password": "true"}))
     row = audited("admin.changed", target.username, by=browser.user).get()
     assert "password" in row.details.lower() and PASSWORD not in row.details
@@ -70,7 +71,7 @@ def test_password_set_in_admin_is_audited(browser):
 
 def test_user_role_change_and_deletion_in_admin_are_audited(browser):
     target = make_user("viewer")
-    posted(browser.post(reverse("admin:accounts_user_change", args=[target.pk]), user_change_form(target, role="operator")))
+    posted(browser.post(reverse("admin:accounts_user_change", args=[quote(target.pk)]), user_change_form(target, role="operator")))
     assert audited("user.role_changed", target.email, by=browser.user).get().details == "viewer -> operator"
     delete(browser, "accounts_user", target.pk)
     assert audited("user.deleted", target.email, by=browser.user).exists()
@@ -109,7 +110,7 @@ def test_login_ended_in_admin_is_audited(browser):
 def test_group_mapping_changes_in_admin_are_audited(browser):
     posted(browser.post(reverse("admin:accounts_grouprolemapping_add"), {"oidc_group": "ops", "role": "operator"}))
     mapping = GroupRoleMapping.objects.get(oidc_group="ops")
-    url = reverse("admin:accounts_grouprolemapping_change", args=[mapping.pk])
+    url = reverse("admin:accounts_grouprolemapping_change", args=[quote(mapping.pk)])
     posted(browser.post(url, {"oidc_group": "ops", "role": "viewer"}))
     delete(browser, "accounts_grouprolemapping", mapping.pk)
     details = list(audited("group_mapping.changed", "ops", by=browser.user).order_by("id").values_list("details", flat=True))
@@ -125,7 +126,7 @@ def test_api_key_changes_in_admin_are_audited(browser):
     assert response.status_code == 200
     assert audited("api_key.created", "job").get().details == f"created by {browser.user.email}"
     key = owner.api_keys.get()
-    posted(browser.post(reverse("admin:accounts_apikey_change", args=[key.pk]), {"expires_at_0": "", "expires_at_1": "", "allowed_ips": "10.0.0.0/8"}))
+    posted(browser.post(reverse("admin:accounts_apikey_change", args=[quote(key.pk)]), {"expires_at_0": "", "expires_at_1": "", "allowed_ips": "10.0.0.0/8"}))
     assert "10.0.0.0/8" in audited("api_key.changed", "job").get().details
     run_action(browser, "accounts_apikey", "revoke_keys", key.pk)
     assert audited("api_key.revoked", "job").exists()
@@ -146,7 +147,7 @@ def test_jump_host_added_to_a_connection_in_admin_is_audited(browser):
     conn = make_connection(make_user("poweruser"), "db")
     hop = {"jump_hops-TOTAL_FORMS": 1, "jump_hops-0-position": 0, "jump_hops-0-host": "127.0.0.2", "jump_hops-0-port": 22}
     hop.update({"jump_hops-0-username": "j", "jump_hops-0-password": "hop-secret", "jump_hops-0-private_key": ""})
-    posted(browser.post(reverse("admin:connections_connection_change", args=[conn.pk]), _form(conn, **hop)))
+    posted(browser.post(reverse("admin:connections_connection_change", args=[quote(conn.pk)]), _form(conn, **hop)))
     row = audited("connection.updated", conn.pk, by=browser.user).get()
     assert "jump" in row.details.lower() and "hop-secret" not in row.details
 
@@ -169,7 +170,7 @@ def test_host_key_pin_cannot_be_edited_in_admin_and_its_deletion_is_audited(brow
         fingerprint="SHA256:old",
     )
     form = {"host": "127.0.0.1", "port": 2200, "key_type": "ssh-ed25519", "public_key": "BBBB", "fingerprint": "SHA256:new"}
-    browser.post(reverse("admin:pam_sessions_knownhost_change", args=[known.pk]), form)
+    browser.post(reverse("admin:pam_sessions_knownhost_change", args=[quote(known.pk)]), form)
     known.refresh_from_db()
     assert (known.public_key, known.fingerprint) == ("AAAA", "SHA256:old")  # only a sighting can replace a pin
     delete(browser, "pam_sessions_knownhost", known.pk)
@@ -195,7 +196,7 @@ def test_refused_admin_change_leaves_no_audit_row_and_nothing_saved():
     victim = make_user("admin")
     key, _ = make_api_key(victim)
     before = AuditEvent.objects.count()
-    url = reverse("admin:accounts_apikey_change", args=[key.pk])
+    url = reverse("admin:accounts_apikey_change", args=[quote(key.pk)])
     client.post(url, {"expires_at_0": "", "expires_at_1": "", "allowed_ips": "0.0.0.0/0"})
     key.refresh_from_db()
     assert key.allowed_ips == [] and AuditEvent.objects.count() == before

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
@@ -62,9 +63,9 @@ def admin_urls(rows):
         yield from (
             reverse(f"{prefix}_changelist"),
             reverse(f"{prefix}_add"),
-            reverse(f"{prefix}_change", args=[pk]),
-            reverse(f"{prefix}_delete", args=[pk]),
-            reverse(f"{prefix}_history", args=[pk]),
+            reverse(f"{prefix}_change", args=[quote(pk)]),
+            reverse(f"{prefix}_delete", args=[quote(pk)]),
+            reverse(f"{prefix}_history", args=[quote(pk)]),
         )
 
 
@@ -101,7 +102,7 @@ def test_admin_site_alone_cannot_change_a_role():
     client = browser_with(Perm.ADMIN_SITE)
     from tests.accounts.test_admin import user_change_form
 
-    response = client.post(reverse("admin:accounts_user_change", args=[target.pk]), user_change_form(target, role="admin"))
+    response = client.post(reverse("admin:accounts_user_change", args=[quote(target.pk)]), user_change_form(target, role="admin"))
     assert response.status_code == 403
     assert User.objects.get(pk=target.pk).role_id == "viewer"
 
@@ -113,7 +114,7 @@ def test_user_manager_manages_users_but_not_api_keys():
     target = make_user("viewer")
     assert client.get(reverse("admin:accounts_user_changelist")).status_code == 200
     response = client.post(
-        reverse("admin:accounts_user_change", args=[target.pk]), user_change_form(target, display_name="Renamed")
+        reverse("admin:accounts_user_change", args=[quote(target.pk)]), user_change_form(target, display_name="Renamed")
     )
     assert response.status_code == 302
     assert User.objects.get(pk=target.pk).display_name == "Renamed"

@@ -5,6 +5,7 @@ given that role would: through the HTTP API where it exists, and through the Dja
 """
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
@@ -78,7 +79,7 @@ def test_token_manager_cannot_extend_an_admins_api_key_in_django_admin():
     before = key.expires_at
     client = browser_with(Perm.ADMIN_SITE, Perm.TOKENS_MANAGE_ANY)
     response = client.post(
-        reverse("admin:accounts_apikey_change", args=[key.pk]),
+        reverse("admin:accounts_apikey_change", args=[quote(key.pk)]),
         {"expires_at_0": "", "expires_at_1": "", "allowed_ips": ""},
         follow=True,
     )
@@ -130,7 +131,7 @@ def test_user_manager_gives_a_role_within_own_permissions_via_api():
 
 def test_user_manager_cannot_make_self_admin_in_django_admin():
     client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
-    url = reverse("admin:accounts_user_change", args=[client.user.pk])
+    url = reverse("admin:accounts_user_change", args=[quote(client.user.pk)])
     response = client.post(url, user_change_form(client.user, role="admin", display_name="Boss"), follow=True)
     assert any("do not hold" in m for m in admin_messages(response))
     me = User.objects.get(pk=client.user.pk)
@@ -150,7 +151,7 @@ def test_user_manager_cannot_create_an_admin_in_django_admin():
 def test_user_manager_cannot_reset_an_admins_password_in_django_admin():
     victim = make_user("admin")
     client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
-    url = reverse("admin:auth_user_password_change", args=[victim.pk])
+    url = reverse("admin:auth_user_password_change", args=[quote(victim.pk)])
     password = "attacker-chosen-123"
     response = client.post(url, {"password1": password, "password2": password, "usable_password": "true"})
     assert response.status_code == 403
@@ -172,7 +173,7 @@ def test_user_manager_cannot_create_a_role_with_more_permissions_in_django_admin
 def test_user_manager_cannot_widen_own_role_in_django_admin():
     client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     response = client.post(
-        reverse("admin:accounts_role_change", args=["custom"]),
+        reverse("admin:accounts_role_change", args=[quote("custom")]),
         {"description": "", "permissions": [Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SSHSERVER_MANAGE]},
         follow=True,
     )
@@ -201,7 +202,7 @@ def test_user_manager_cannot_join_a_group_that_opens_address_book_folders(dba_fo
     client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.SESSIONS_CONNECT, *VIEWER)
     dba = Group.objects.get(name="dba")
     for user in (client.user, make_user("viewer")):
-        url = reverse("admin:accounts_user_change", args=[user.pk])
+        url = reverse("admin:accounts_user_change", args=[quote(user.pk)])
         response = client.post(url, user_change_form(user, groups=[dba.pk], display_name="Joined"), follow=True)
         assert any("groups you are not in: dba" in m for m in admin_messages(response))
         user.refresh_from_db()
@@ -216,7 +217,7 @@ def test_group_member_or_address_book_manager_adds_members(dba_folder):
     manager = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE, Perm.ADDRESSBOOK_MANAGE, *VIEWER, name="manager")
     for client in (member, manager):
         user = make_user("viewer")
-        url = reverse("admin:accounts_user_change", args=[user.pk])
+        url = reverse("admin:accounts_user_change", args=[quote(user.pk)])
         assert client.post(url, user_change_form(user, groups=[dba.pk])).status_code == 302
         assert list(ConnectionGroup.objects.address_book_visible_to(user)) == [dba_folder]
 
@@ -224,7 +225,7 @@ def test_group_member_or_address_book_manager_adds_members(dba_folder):
 def test_user_manager_cannot_rename_a_group_to_what_single_sign_on_matches(dba_folder):
     client = browser_with(Perm.ADMIN_SITE, Perm.USERS_MANAGE)
     dba = Group.objects.get(name="dba")
-    response = client.post(reverse("admin:auth_group_change", args=[dba.pk]), {"name": "interns"})
+    response = client.post(reverse("admin:auth_group_change", args=[quote(dba.pk)]), {"name": "interns"})
     assert response.status_code == 403
     assert Group.objects.get(pk=dba.pk).name == "dba"
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.contrib.admin.utils import quote
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
@@ -116,7 +117,7 @@ def test_api_key_expiry_cannot_be_cleared_in_admin(admin_browser):
     key, _ = make_api_key(make_user("operator"))
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(days=1))
     response = admin_browser.post(
-        reverse("admin:accounts_apikey_change", args=[key.pk]), {"expires_at_0": "", "expires_at_1": "", "allowed_ips": ""}
+        reverse("admin:accounts_apikey_change", args=[quote(key.pk)]), {"expires_at_0": "", "expires_at_1": "", "allowed_ips": ""}
     )
     assert response.status_code == 302
     assert_expires_at_the_maximum(ApiKey.objects.get(pk=key.pk).expires_at)

@@ -1,6 +1,7 @@
 """session-broker address book at /api/addressbook: folders by group, entries, merge on PUT."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
@@ -97,7 +98,7 @@ def test_address_book_folder_cannot_be_named_a_path_step(client_as, name):
 def test_address_book_folder_cannot_be_renamed_to_a_path_step(prod, name):
     client = Client()
     client.force_login(make_user("admin"))
-    url = reverse("admin:connections_connectiongroup_change", args=[prod.pk])
+    url = reverse("admin:connections_connectiongroup_change", args=[quote(prod.pk)])
     form = {"name": name, "scope": "shared", "owner": "", "parent": "", "sort_order": 0, "description": ""}
     response = client.post(url, form)
     assert response.status_code == 200 and "errorlist" in response.content.decode()

@@ -1,6 +1,7 @@
 """Django admin for connections: every model listed and searchable, credentials never shown."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
@@ -37,7 +38,7 @@ def test_changelists_open_and_search(admin_browser, secret_connection, model):
 
 
 def test_change_page_never_shows_credentials(admin_browser, secret_connection, ssh_key):
-    html = admin_browser.get(reverse("admin:connections_connection_change", args=[secret_connection.pk])).content.decode()
+    html = admin_browser.get(reverse("admin:connections_connection_change", args=[quote(secret_connection.pk)])).content.decode()
     for secret in ("pw-in-admin", "hop-in-admin", ssh_key.splitlines()[1]):
         assert secret not in html
     assert "Write-only" in html
@@ -58,7 +59,7 @@ def _form(conn, **changes):
 
 def test_blank_secret_keeps_the_stored_one(admin_browser):
     conn = make_connection(make_user("poweruser"), "keep", password="stored-pw")
-    url = reverse("admin:connections_connection_change", args=[conn.pk])
+    url = reverse("admin:connections_connection_change", args=[quote(conn.pk)])
     response = admin_browser.post(url, _form(conn, username="renamed"))
     assert response.status_code == 302, response.content.decode()[:3000]
     conn.refresh_from_db()
@@ -71,7 +72,7 @@ def test_blank_secret_keeps_the_stored_one(admin_browser):
 @pytest.mark.parametrize("change", [{"private_key": "not a key"}, {"host": "0xa9fea9fe"}])
 def test_admin_form_applies_the_api_checks(admin_browser, change):
     conn = make_connection(make_user("poweruser"), "checked")
-    response = admin_browser.post(reverse("admin:connections_connection_change", args=[conn.pk]), _form(conn, **change))
+    response = admin_browser.post(reverse("admin:connections_connection_change", args=[quote(conn.pk)]), _form(conn, **change))
     assert response.status_code == 200 and "errorlist" in response.content.decode()
     assert Connection.objects.get(pk=conn.pk).host == "127.0.0.1" and not Connection.objects.get(pk=conn.pk).private_key
 

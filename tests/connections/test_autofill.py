@@ -9,6 +9,7 @@ import json
 
 import pytest
 from django.apps import apps
+from django.contrib.admin.utils import quote
 from django.db import connection as db
 from django.urls import reverse
 
@@ -50,7 +51,7 @@ def test_autofill_is_stored_encrypted_and_never_shown_to_any_role(client_as, fol
             response = client.get(url)
             assert SECRET not in response.content.decode() and "svc-bot" not in response.content.decode(), (role, url)
     assert SECRET not in admin.get("/api/connections/export").content.decode()
-    page = admin.get(reverse("admin:connections_connection_change", args=[entry.pk]))
+    page = admin.get(reverse("admin:connections_connection_change", args=[quote(entry.pk)]))
     assert page.status_code == 200 and SECRET not in page.content.decode()
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import paramiko
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
@@ -210,7 +211,7 @@ def test_admin_form_refuses_an_oversized_rsa_key_without_loading_it(admin_client
     from tests.connections.test_admin import _form
 
     connection = make_connection(admin_client.user, "admin-form")
-    url = reverse("admin:connections_connection_change", args=[connection.pk])
+    url = reverse("admin:connections_connection_change", args=[quote(connection.pk)])
     response = admin_client.post(url, _form(connection, private_key=huge_key))
     assert response.status_code == 200 and "at most 4096 bits" in response.content.decode()
     assert key_loads == []

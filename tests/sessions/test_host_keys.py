@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
@@ -148,7 +149,7 @@ def test_differing_keys_seen_by_two_users_are_kept_and_an_admin_accepts_the_chos
     page = browser.get(changelist, {"known_host": pin.pk}).content.decode()
     for shown in (key_two, key_three, str(first), str(second), pinned):
         assert shown in page
-    route_page = browser.get(reverse("admin:pam_sessions_knownhost_change", args=[pin.pk])).content.decode()
+    route_page = browser.get(reverse("admin:pam_sessions_knownhost_change", args=[quote(pin.pk)])).content.decode()
     assert key_two in route_page and key_three in route_page
 
     both = [seen[key_two].pk, seen[key_three].pk]

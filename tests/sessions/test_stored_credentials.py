@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.contrib.admin.utils import quote
 from django.db import connection as db
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -384,13 +385,13 @@ def test_admin_site_without_reveal_cannot_move_a_connection_away_with_its_secret
                            private_key=KEY, autofill='[{"selector": "#pw", "value": "fill-pw"}]')
     JumpHop.objects.create(connection=conn, position=0, host="127.0.0.2", username="hop", password="hop-pw")
     client = signed_in(editor)
-    page = client.get(reverse("admin:connections_connection_change", args=[conn.pk]))
+    page = client.get(reverse("admin:connections_connection_change", args=[quote(conn.pk)]))
     shown = page.content.decode()
     assert page.status_code == 200 and "readonly" in shown and "deploy" in shown
     for secret in ("site-pw", "fill-pw", "hop-pw", KEY.splitlines()[1]):
         assert secret not in shown
     assert shown.count(">stored<") == 4  # password, key, autofill, the hop's password
-    hop_page = client.get(reverse("admin:connections_jumphop_change", args=[conn.jump_hops.get().pk])).content.decode()
+    hop_page = client.get(reverse("admin:connections_jumphop_change", args=[quote(conn.jump_hops.get().pk)])).content.decode()
     assert "hop" in hop_page and "hop-pw" not in hop_page
     form = {
         "name": conn.name, "protocol": "ssh", "host": "127.0.0.1", "port": "2200", "username": "deploy",
@@ -399,7 +400,7 @@ def test_admin_site_without_reveal_cannot_move_a_connection_away_with_its_secret
         **{f"{p}-{k}": v for p in ("tag_set", "jump_hops", "shares")
            for k, v in {"TOTAL_FORMS": "0", "INITIAL_FORMS": "0", "MIN_NUM_FORMS": "0", "MAX_NUM_FORMS": "1000"}.items()},
     }
-    response = client.post(reverse("admin:connections_connection_change", args=[conn.pk]), form)
+    response = client.post(reverse("admin:connections_connection_change", args=[quote(conn.pk)]), form)
     assert response.status_code == 403
     stored = Connection.objects.get(pk=conn.pk)
     assert stored.port == 22 and stored.password == "site-pw"
