@@ -8,7 +8,7 @@ from accounts.authentication import client_ip
 from pam.exceptions import ServiceError
 from sessions.models import HostKeySighting, KnownHost, Node, Session, Viewer
 from sessions.services.hostkeys import accept_host_key
-from sessions.services.sessions import terminate_session
+from sessions.services.lifecycle import terminate_session
 
 
 @admin.register(Session)

@@ -12,7 +12,7 @@ class SessionsConfig(AppConfig):
 
         from accounts.models import User
         from accounts.signals import access_narrowed, access_revoked, credential_restricted
-        from sessions.services.sessions import drop_attachments, end_sessions_of
+        from sessions.services.lifecycle import drop_attachments, end_sessions_of
 
         def revoked(sender, user, actor, ip, **kwargs):
             end_sessions_of(user, actor=actor, ip=ip)

@@ -32,10 +32,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.authentication import websocket_token
-from sessions import live, policy
+from sessions import policy
 from sessions.choices import Access
-from sessions.engine import Closed, Engine
 from sessions.models import Session
+from sessions.runtime import messages
+from sessions.runtime.node import Closed, NodeRuntime
 from sessions.services.sessions import share_digest
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -84,7 +85,7 @@ def _presented_link(scope, session_id):
 
 def _size(query):
     try:
-        return live.terminal_size(int(query["cols"][0]), int(query["rows"][0]))
+        return messages.terminal_size(int(query["cols"][0]), int(query["rows"][0]))
     except (KeyError, ValueError, IndexError):
         return None
 
@@ -119,7 +120,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or [None]
         self.push_event({"type": "access", "access": access})
         try:
-            self.attachment = await Engine.get().attach(self, session_id, access, user, client[0], _size(query))
+            self.attachment = await NodeRuntime.get().attach(self, session_id, access, user, client[0], _size(query))
         except Closed as exc:
             await self.send(text_data=json.dumps({"type": "ended", "message": str(exc)}))
             await self.close()
@@ -163,11 +164,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if kind == "ack":
             self._acknowledged(message.get("mark"))
         elif kind == "resize":
-            size = live.terminal_size(message.get("cols"), message.get("rows"))
+            size = messages.terminal_size(message.get("cols"), message.get("rows"))
             if size is not None:
                 self.attachment.control({"type": "resize", "cols": size[0], "rows": size[1]})
-        elif kind in ("continue", "terminate"):
+        elif kind == "continue":
             self.attachment.control({"type": kind})
+        elif kind == "terminate":
+            await self.attachment.terminate()
 
     # --- flow control ---------------------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         else:
             self.revoke({"type": "ended", "message": "You fell too far behind this session; reopen it."})
 
-    # --- from a session held by this node (called by sessions.engine) -----------------------
+    # --- from a session held by this node (called by sessions.live) -------------------------
 
     def push_output(self, data):
         """Queue terminal bytes; what queues within one loop turn goes out as one frame."""

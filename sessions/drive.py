@@ -1,6 +1,6 @@
 """File transfer on a live SSH session: SFTP over the SSH connection the session already holds.
 
-Only the session's home node holds that connection (sessions.engine), and an ad-hoc session's
+Only the session's home node holds that connection (sessions.live), and an ad-hoc session's
 credentials are wiped once it connects, so no other process could open one of its own. Every
 drive request therefore travels over the channel layer to the home node, whichever node took
 the HTTP request: one path for the in-memory layer (one process) and for Redis (many nodes).
@@ -40,8 +40,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from pam.exceptions import ServiceError
-from sessions import live
-from sessions.choices import SessionType
+from sessions.runtime import messages
 
 logger = logging.getLogger(__name__)
 
@@ -96,31 +95,34 @@ class _Window:
 # --- the home node -----------------------------------------------------------------------------
 
 
-async def serve(engine, message):
-    """Answer one drive request sent to this node's channel (started by the engine's listener)."""
+async def serve(node, message):
+    """Answer one drive request sent to this node's channel (started by the node's listener)."""
     reply = message["reply"]
     try:
-        transport = _transport(engine, message["session"])
-        await HANDLERS[message["op"]](engine.layer, transport, message)
+        transport = _transport(node, message["session"])
+        await HANDLERS[message["op"]](node.layer, transport, message)
     except DriveError as exc:
         if exc.status_code != CANCELLED:  # a requester that cancelled listens no more
-            await engine.layer.send(reply, _error(exc.status_code, exc.message))
+            await node.layer.send(reply, _error(exc.status_code, exc.message))
     except Exception:
         logger.exception("drive %s on session %s failed", message.get("op"), message.get("session"))
-        await engine.layer.send(reply, _error(500, "The file transfer failed."))
+        await node.layer.send(reply, _error(500, "The file transfer failed."))
 
 
 def _error(status, message):
     return {"type": "drive.error", "status": status, "error": message}
 
 
-def _transport(engine, session_id):
-    live_session = engine.sessions.get(session_id)
-    if live_session is None or live_session.state != "active" or live_session.link is None:
+def _transport(node, session_id):
+    live_session = node.sessions.get(session_id)
+    if live_session is None or live_session.state != "active":
         raise DriveError("The session is not connected to its target.", 409)
-    if not live_session.row.enable_drive or live_session.row.session_type != SessionType.SSH:
+    if not live_session.row.enable_drive or not live_session.transport.files:
         raise DriveError("File transfer is not enabled for this session.", 403)
-    return live_session.link.transports[-1]
+    backend = live_session.transport.file_backend()
+    if backend is None:
+        raise DriveError("The session is not connected to its target.", 409)
+    return backend
 
 
 async def _blocking(fn, *args, path=""):
@@ -328,7 +330,7 @@ async def _ask(node, session_id, op, **fields):
     layer = get_channel_layer()
     reply = await layer.new_channel()
     request = {"type": "session.drive", "session": str(session_id), "op": op, "reply": reply, **fields}
-    await layer.send(live.node_channel(node), request)
+    await layer.send(messages.node_channel(node), request)
     return layer, reply, await _receive(layer, reply)
 
 

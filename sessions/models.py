@@ -59,7 +59,6 @@ class Session(models.Model):
     node = models.CharField(max_length=100, blank=True, help_text="The node holding the target connection.")
     bytes_in = models.BigIntegerField(default=0, help_text="Client to target.")
     bytes_out = models.BigIntegerField(default=0, help_text="Target to client.")
-    channels = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -205,3 +204,56 @@ class Viewer(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.access} on {self.session_id}"
+
+
+class SessionChannel(models.Model):
+    """One stream a session carried (a shell, a telnet link, an SFTP subsystem): its trail."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="trail_channels")
+    kind = models.CharField(max_length=20, help_text="shell, telnet, sftp, …")
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    bytes_in = models.BigIntegerField(default=0, help_text="Client to target.")
+    bytes_out = models.BigIntegerField(default=0, help_text="Target to client.")
+
+    class Meta:
+        ordering = ["opened_at", "pk"]
+
+    def __str__(self):
+        return f"{self.kind} of {self.session_id}"
+
+
+class TransferDirection(models.TextChoices):
+    UPLOAD = "upload", "To the target"
+    DOWNLOAD = "download", "From the target"
+
+
+class TransferStatus(models.TextChoices):
+    OK = "ok", "Complete"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class TransferredFile(models.Model):
+    """A file moved through a session's channel: what, which way, how much, and its digest.
+
+    ``stored`` names where a copy of the content is kept for the trail, empty when none is.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.ForeignKey(SessionChannel, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    path = models.TextField()
+    direction = models.CharField(max_length=10, choices=TransferDirection.choices)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.OK)
+    stored = models.CharField(max_length=255, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at"]
+
+    def __str__(self):
+        return f"{self.direction} {self.path}"

@@ -24,6 +24,7 @@ from accounts.permissions import can
 from accounts.roles import Perm
 from connections.models import Connection
 from sessions.choices import Access, ShareMode
+from sessions.transports import transport_class
 
 # Who may type and resize; the owner alone continues past the banner and ends from the terminal.
 TYPING = (Access.OWNER, Access.COLLABORATOR)
@@ -45,9 +46,15 @@ def may_open(user, session):
     return may_type(user) and Connection.objects.usable_by(user).filter(pk=session.connection_id).exists()
 
 
+def offers_files(session):
+    """Whether ``session`` has a drive: opened with ``enable_drive``, on a transport with files."""
+    transport = transport_class(session.session_type)
+    return session.enable_drive and transport is not None and transport.files
+
+
 def may_use_files(user, session):
-    """Whether ``user`` may transfer files through ``session`` (when it has a drive at all)."""
-    return may_open(user, session)
+    """Whether ``user`` may transfer files through ``session``: the owner, by the rule of their typing."""
+    return offers_files(session) and may_open(user, session)
 
 
 def holds_link(session, presented_digest):
@@ -84,3 +91,29 @@ def grant_link(login, session):
 def granted_link(login, session_id):
     """The share-link digest a browser's login session holds for the session, or ""."""
     return login.get(_grant_name(session_id), "")
+
+
+def can_type(access):
+    """Whether an attachment with ``access`` may type into the target."""
+    return access in TYPING
+
+
+def can_resize(access):
+    """Whether an attachment with ``access`` may resize the terminal (whoever types)."""
+    return access in TYPING
+
+
+def can_continue(access):
+    """Whether an attachment with ``access`` may continue past the banner: the owner alone."""
+    return access == Access.OWNER
+
+
+def can_end(access):
+    """Whether an attachment with ``access`` may end the session from its terminal: the owner
+    alone (and then still under sessions.terminate_own, checked by the lifecycle service)."""
+    return access == Access.OWNER
+
+
+def came_by_link(access):
+    """Whether an attachment came in through the share link (it leaves when the link changes)."""
+    return access in LINK_HOLDERS

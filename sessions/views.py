@@ -24,7 +24,6 @@ from pam.exceptions import ServiceError
 from sessions import policy
 from sessions.choices import Access, SessionType
 from sessions.models import Session
-from sessions.services import drive
 from sessions.services import sessions as service
 
 DISPLAY = ("width", "height", "dpi")
@@ -165,7 +164,7 @@ def client(request, session_id):
         {
             "session": session,
             "is_owner": access == Access.OWNER,
-            "can_drive": drive.may_use_drive(request.user, session),
+            "can_drive": policy.may_use_files(request.user, session),
             "can_terminate": can(request.user, Perm.SESSIONS_TERMINATE_OWN, session),
         },
     )

@@ -5,7 +5,6 @@ from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerFie
 from sessions.choices import SessionType, ShareMode
 from sessions.models import Session
 
-
 # Where the services' field names show in session-broker bodies.
 SESSION_FIELD_NAMES = {"host": "hostname"}
 
@@ -95,6 +94,7 @@ class SessionSerializer(serializers.ModelSerializer):
     hostname = serializers.CharField(source="host", read_only=True)
     client_url = serializers.SerializerMethodField()
     recording = serializers.SerializerMethodField()
+    channels = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
@@ -126,6 +126,18 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_client_url(self, session) -> str:
         return f"/client/{session.pk}"
+
+    def get_channels(self, session) -> list[dict]:
+        """The trail's channels, as audited-connections shows them."""
+        return [
+            {
+                "id": str(channel.pk),
+                "type": channel.kind,
+                "bytes_client_to_server": channel.bytes_in,
+                "bytes_server_to_client": channel.bytes_out,
+            }
+            for channel in session.trail_channels.all()
+        ]
 
     def get_recording(self, session) -> str | None:
         recording = getattr(session, "recording", None)

@@ -19,7 +19,7 @@ from pam.exceptions import InvalidInput
 from sessions.api import serializers as s
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
-from sessions.services import drive
+from sessions.services import drive, lifecycle
 from sessions.services import sessions as service
 
 # A UUID's exact shape: anything else is not a session (and must not reach a UUID lookup).
@@ -88,7 +88,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Session.objects.none()
-        sessions = Session.objects.visible_to(self.request.user).select_related("owner", "recording")
+        sessions = Session.objects.visible_to(self.request.user).select_related("owner", "recording").prefetch_related("trail_channels")
         if self.action == "list" and self.request.query_params.get("live") == "true":
             sessions = sessions.filter(status__in=LIVE_STATUSES)
         return sessions
@@ -111,7 +111,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(responses={200: s.SessionSerializer})
     def destroy(self, request, pk=None):
-        session = service.terminate_session(actor=request.user, session=self.get_object(), ip=client_ip(request))
+        session = lifecycle.terminate_session(actor=request.user, session=self.get_object(), ip=client_ip(request))
         return Response(self.get_serializer(session).data)
 
     @extend_schema(

@@ -27,27 +27,18 @@ from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from pam.exceptions import Conflict, Forbidden, InvalidInput
 from sessions import drive, policy
-from sessions.choices import SessionType, Status
+from sessions.choices import Status
 from sessions.drive import DriveError
 from sessions.services import nodes
 
 MAX_PATH = 4096
 
 
-def may_use_drive(actor, session):
-    """Whether the drive of ``session`` is ``actor``'s to use at all (the console offers Files)."""
-    return (
-        session.enable_drive
-        and session.session_type == SessionType.SSH
-        and policy.may_use_files(actor, session)
-    )
-
-
 def check_drive(*, actor, session):
     """Refuse unless ``actor`` may transfer files on ``session`` right now."""
     if not session.enable_drive:
         raise Forbidden("File transfer is not enabled for this session (enable_drive).")
-    if session.session_type != SessionType.SSH:
+    if not policy.offers_files(session):
         raise Forbidden("File transfer is only available on SSH sessions.")
     if not policy.may_use_files(actor, session):
         raise Forbidden("Only the session's owner transfers files; people watching it never do.")

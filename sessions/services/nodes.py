@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
-from recordings.models import Recording
-from sessions import live
+from recordings.services import close_orphaned_recordings
 from sessions.choices import LIVE_STATUSES, Status
 from sessions.models import Node, Session, Viewer
+from sessions.runtime import messages
 
 NEVER_OPENED = "Expired: nobody opened the session in time."
 
@@ -81,11 +81,11 @@ def reap_lost_sessions(stale_after=None):
             ):
                 continue  # another reaper (or the node itself) ended it meanwhile
             ended += 1
-            _close_recording(session.pk, now)
+            close_orphaned_recordings(session_id=session.pk, ended_at=now)
             Viewer.objects.filter(session_id=session.pk).delete()  # those of other nodes too
             # Browsers attached through surviving nodes would otherwise watch a dead session forever.
             transaction.on_commit(
-                partial(live.notify_ended, session.pk, Status.LOST.value, message), robust=True
+                partial(messages.notify_ended, session.pk, Status.LOST.value, message), robust=True
             )
             record_event(action=AuditAction.SESSION_ENDED, object_type="session", object_name=str(session.pk),
                          details=f"lost with node {session.node}")
@@ -95,12 +95,3 @@ def reap_lost_sessions(stale_after=None):
         Node.objects.filter(pk__in=dead, seen_at__lt=stale).delete()
     return ended
 
-
-def _close_recording(session_id, now):
-    """Close the recording a dead node left open: it ends at the node's last flush, on disk."""
-    for recording in Recording.objects.filter(session_id=session_id, ended_at__isnull=True):
-        try:
-            size = (settings.RECORDINGS_DIR / recording.name).stat().st_size
-        except OSError:  # not on this machine's disk: keep what the node last said
-            size = recording.size
-        Recording.objects.filter(pk=recording.pk, ended_at__isnull=True).update(ended_at=now, size=size)

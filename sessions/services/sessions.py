@@ -14,7 +14,6 @@ from functools import partial
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.permissions import can
@@ -26,9 +25,11 @@ from connections.targets import check_literal
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
-from sessions import live, policy
-from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
-from sessions.models import Session, Viewer
+from sessions import policy
+from sessions.choices import SessionType, ShareMode
+from sessions.models import Session
+from sessions.runtime import messages
+from sessions.transports import available_types, transport_class
 
 SHARE_KEY_BYTES = 24
 MAX_HOPS = 8
@@ -69,19 +70,27 @@ def _check_key(text, field):
             raise InvalidInput(str(exc), field=field) from None
 
 
-def _check_target(session_type, host, port, hops):
-    if session_type not in TERMINAL_TYPES:
+def _transport(session_type):
+    """What opens ``session_type`` (sessions.transports); a 400 when nothing here does."""
+    transport = transport_class(session_type)
+    if transport is None:
+        opened = " and ".join(available_types())
         raise InvalidInput(
-            f"{session_type} sessions are not available yet; this installation opens ssh and telnet sessions.",
+            f"{session_type} sessions are not available yet; this installation opens {opened} sessions.",
             field="session_type",
         )
+    return transport
+
+
+def _check_target(session_type, host, port, hops):
+    transport = _transport(session_type)
     if not host:
         raise InvalidInput("A hostname is required.", field="host")
     check_literal(host, port)
     if len(hops) > MAX_HOPS:
         raise InvalidInput(f"At most {MAX_HOPS} jump hosts.", field="jump_hosts")
-    if hops and session_type != SessionType.SSH:
-        # The engine reaches telnet targets directly: refuse a chain rather than skip it unseen.
+    if hops and not transport.jump_hosts:
+        # Its transport reaches targets directly: refuse a chain rather than skip it unseen.
         raise InvalidInput(f"Jump hosts are not available for {session_type} sessions yet.", field="jump_hosts")
     for index, hop in enumerate(hops):
         try:
@@ -94,7 +103,7 @@ def _check_target(session_type, host, port, hops):
 def _create(*, actor, connection, session_type, host, port, username, secret_fields, hops, options, ip):
     private_key, public_key = "", ""
     if options.pop("generate_keypair", False):
-        if session_type != SessionType.SSH:
+        if not _transport(session_type).private_keys:
             raise InvalidInput("An ephemeral keypair is only for ssh sessions.", field="generate_keypair")
         private_key, public_key = generate_keypair()
         secret_fields = {**secret_fields, "private_key": private_key}
@@ -137,7 +146,7 @@ def create_session(*, actor, session_type, host="", port=None, username="", pass
     hops = [dict(h) for h in jump_hosts]
     _check_target(session_type, host, port, hops)
     _check_key(private_key, "private_key")
-    if private_key and session_type != SessionType.SSH:
+    if private_key and not _transport(session_type).private_keys:
         raise InvalidInput("A private key is only for ssh sessions.", field="private_key")
     secret_fields = {k: v for k, v in {"password": password, "private_key": private_key}.items() if v}
     return _create(
@@ -176,7 +185,7 @@ def connect_connection(*, actor, connection, username=None, password=None, ip=No
         raise InvalidInput(f"{connection.get_protocol_display()} connections cannot be opened as sessions.")
     host, port = connection.endpoint()
     _check_target(session_type, host, port, [])
-    if session_type != SessionType.SSH and connection.jump_hops.exists():
+    if not _transport(session_type).jump_hosts and connection.jump_hops.exists():
         raise InvalidInput(f"Jump hosts are not available for {session_type} sessions yet.", field="jump_hosts")
     prompted = {k: v for k, v in {"password": password}.items() if v}
     if needs_credentials(connection, username) and not prompted:
@@ -263,51 +272,5 @@ def rotate_share_key(*, actor, session, share_mode=None):
     with transaction.atomic():
         session.save(update_fields=["share_digest", "share_mode"])
         node = Session.objects.filter(pk=session.pk).values_list("node", flat=True).first()
-        transaction.on_commit(partial(live.notify_unshared, session.pk, node), robust=True)
+        transaction.on_commit(partial(messages.notify_unshared, session.pk, node), robust=True)
     return key
-
-
-def terminate_session(*, actor, session, ip=None):
-    """End a live session now (session-broker DELETE /api/sessions/:id)."""
-    if not can(actor, Perm.SESSIONS_TERMINATE_OWN, session):
-        raise Forbidden("Non-admins can only end their own sessions.")
-    _terminate(session, actor, ip, f"Ended by {actor.email}")
-    session.refresh_from_db()
-    return session
-
-
-def end_sessions_of(user, *, actor, ip=None):
-    """End every live session ``user`` owns: their access was revoked (accounts.signals)."""
-    by = actor.email if actor is not None else "an administrator"
-    for session in Session.objects.filter(owner=user, status__in=LIVE_STATUSES):
-        _terminate(session, actor, ip, f"Ended by {by}: the owner's access was revoked")
-
-
-def drop_attachments(message, **which):
-    """Close every websocket attached to a session as ``which`` (Viewer fields: a user, the
-    token it came with), on every node, after commit.
-
-    What an attachment may do (watch, type) is decided when it attaches: once the access it was
-    decided on is cut or narrowed, it must attach again, and be decided again (sessions.policy).
-    """
-    channels = list(Viewer.objects.filter(**which).values_list("channel_name", flat=True))
-    if channels:
-        transaction.on_commit(partial(live.notify_revoked, channels, message), robust=True)
-
-
-def _terminate(session, actor, ip, message):
-    with transaction.atomic():
-        ended = Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
-            status=Status.TERMINATED, ended_at=timezone.now(), ended_by=actor, status_message=message, secrets=""
-        )
-        if ended:
-            record_event(
-                action=AuditAction.SESSION_TERMINATED,
-                user=actor,
-                object_type="session",
-                object_name=str(session.pk),
-                ip=ip,
-                details=session.target,
-            )
-            by = actor.email if actor is not None else "an administrator"
-            transaction.on_commit(lambda: live.notify_terminated(session.pk, session.node, by))

@@ -1,7 +1,7 @@
 """A node killed mid-session (kill -9 of daphne), against a real sshd, over a real websocket.
 
 Why: a crash is the one ending no code of the node gets to run. What must hold anyway is what
-sessions/engine.py promises: the recording on disk is readable up to the last second's flush,
+sessions/live.py promises: the recording on disk is readable up to the last second's flush,
 nothing keeps running on the target for the dead session, and the reaper ends the session as
 ``lost`` once the node's heartbeat has stopped.
 """

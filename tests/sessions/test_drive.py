@@ -29,7 +29,8 @@ from accounts.choices import AuditAction
 from accounts.models import AuditEvent, Role
 from sessions import drive
 from sessions.models import Session
-from sessions.services.sessions import create_session, terminate_session
+from sessions.services.lifecycle import terminate_session
+from sessions.services.sessions import create_session
 from tests.factories import make_user, make_user_token
 from tests.processes import daphne_process
 from tests.sessions.helpers import NetTerminal, Terminal

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync
 
-from sessions.engine import Engine
+from sessions.runtime.node import NodeRuntime
 from sessions.services.sessions import create_session, rotate_share_key
 from tests.factories import make_user
 from tests.sessions.helpers import Terminal
@@ -37,7 +37,7 @@ def test_an_owner_who_draws_nothing_pauses_the_target_until_it_catches_up(sshd, 
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
         await terminal.until_event("status", state="active")
-        held = Engine.get().sessions[str(session.pk)]
+        held = NodeRuntime.get().sessions[str(session.pk)]
         terminal.acknowledges = False
         await terminal.type(FLOOD)
         await asyncio.sleep(2)  # nothing read, nothing acknowledged

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from recordings.models import Recording
 from sessions.services.sessions import connect_connection
-from sessions.telnet import SignIn
+from sessions.transports.telnet import SignIn
 from tests.factories import make_connection, make_user
 from tests.sessions.helpers import Terminal
 from tests.stored import places_holding

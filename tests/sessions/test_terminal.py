@@ -19,7 +19,8 @@ from connections.models import JumpHop
 from recordings.models import Recording
 from sessions.models import KnownHost, Session, Viewer
 from sessions.services.hostkeys import accept_host_key
-from sessions.services.sessions import connect_connection, create_session, terminate_session
+from sessions.services.lifecycle import terminate_session
+from sessions.services.sessions import connect_connection, create_session
 from tests.factories import make_connection, make_user
 from tests.sessions.helpers import Terminal
 from tests.targets import asciinema_cat
@@ -70,7 +71,8 @@ def test_password_session_runs_a_command_and_is_recorded(sshd):
     session.refresh_from_db()
     assert session.status == "ended" and session.started_at and session.ended_at
     assert session.bytes_in > 0 and session.bytes_out > 0
-    assert session.channels[0]["bytes_client_to_server"] == session.bytes_in
+    shell = session.trail_channels.get()
+    assert (shell.kind, shell.bytes_in, shell.bytes_out) == ("shell", session.bytes_in, session.bytes_out)
     assert session.secrets == ""  # credentials of the session are wiped once used
     recording = Recording.objects.get(session=session)
     path = settings.RECORDINGS_DIR / recording.name

@@ -4,7 +4,7 @@ Telnet has no authentication of its own: like a person at the keyboard, PAM answ
 login prompt with the stored username and then, only if the target next asks for a password,
 types the stored password, each at most once, within SIGN_IN_WINDOW seconds of connecting.
 
-The sign-in runs while the session is still connecting, and the engine drops what the user
+The sign-in runs while the session is still connecting, and the live session drops what the user
 types until it is active (dropped, not buffered: keys aimed at a login prompt would otherwise
 run as commands in the shell that follows). So every prompt PAM answers was written by the
 target, never the user's echoed typing. The user, the recording and the watchers get what
@@ -22,6 +22,7 @@ from telnetlib3.telopt import IAC, NAWS, SB, SE
 
 from connections.targets import aresolve
 from sessions.ssh import ConnectFailed
+from sessions.transports.base import Transport
 
 CONNECT_TIMEOUT = 15
 LOGIN_PROMPT = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)
@@ -125,3 +126,65 @@ async def open_telnet(*, host, port, username="", password="", cols=80, rows=24)
             raise
         return link
     raise ConnectFailed(f"Cannot reach {host}:{port}: {last_error}")
+
+
+class TelnetTransport(Transport):
+    """A telnet terminal: PAM signs in (TelnetLink.sign_in), then bytes flow both ways."""
+
+    channel_kind = "telnet"
+
+    def __init__(self, session, loop):
+        super().__init__(session, loop)
+        self.link = None
+        self.paused = False
+        self.closed = False
+        self.reader = None
+
+    async def open(self, route, *, cols, rows, user_id):
+        self.link = await open_telnet(
+            host=route["host"], port=route["port"], username=route["username"], password=route.get("password", ""),
+            cols=cols, rows=rows,
+        )
+
+    def start(self):
+        self.reader = self.loop.create_task(self._read())
+
+    async def _read(self):
+        if self.link.greeting:  # what the target showed while PAM signed in, without PAM's typing
+            self.session.transport_output(self.link.greeting)
+        while not self.closed:
+            if self.paused:
+                await asyncio.sleep(0.01)
+                continue
+            data = await self.link.reader.read(READ_CHUNK)
+            if not data:
+                self.session.transport_closed("The target closed the session.")
+                return
+            self.session.transport_output(data)
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def write(self, data):
+        self._send(self.link.writer.write, data)
+
+    def resize(self, cols, rows):
+        self._send(self.link.resize, cols, rows)
+
+    def _send(self, fn, *args):
+        try:
+            fn(*args)
+        except (OSError, EOFError) as exc:
+            self.session.transport_closed(f"The target connection broke: {exc}")
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
+        if self.link is not None:
+            self.link.close()

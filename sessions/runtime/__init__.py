@@ -1,0 +1,1 @@
+"""The node runtime: what one process holding live sessions runs (sessions.runtime.node)."""

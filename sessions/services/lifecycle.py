@@ -1,0 +1,190 @@
+"""The life of a session after it is opened: claimed by a node, connecting, active, ended.
+
+Every state change of a live session is written here, whichever door it comes through (the
+terminal websocket, the REST API, the Django admin, an access revocation, the reaper): the node
+runtime (sessions.runtime) and the live session (sessions.live) call these functions and write
+no row themselves. So one kind of change is one audit action: an owner's "terminate" from the
+terminal and an admin's DELETE are both ``session.terminated``, then ``session.ended`` once the
+home node has hung up.
+
+Each function is a conditional UPDATE or runs in one transaction, and is safe to run twice.
+"""
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.choices import AuditAction
+from accounts.permissions import can
+from accounts.roles import Perm
+from accounts.services.audit import record_event
+from pam.exceptions import Forbidden
+from recordings import services as recordings
+from sessions.choices import LIVE_STATUSES, Access, Status
+from sessions.models import Session, SessionChannel, Viewer
+from sessions.runtime import messages
+from sessions.services import nodes
+from sessions.services.sessions import credentials_for
+
+
+def load_session(session_id):
+    return Session.objects.select_related("owner").filter(pk=session_id).first()
+
+
+def claim_session(*, session_id, node_id):
+    """Make ``node_id`` the session's home, unless another node is, or it expired unopened."""
+    pending = Session.objects.filter(pk=session_id, status=Status.PENDING, node="")
+    return pending.exclude(nodes.expired_pending()).update(node=node_id) == 1
+
+
+def expire_unopened(*, session_id):
+    """End the session if nobody opened it in time; return whether it was."""
+    return bool(nodes.expire_pending_sessions(session_id=session_id))
+
+
+def route_for(session_id):
+    """Where and how to reach the session's target, with the credentials to sign in (server side)."""
+    session = Session.objects.select_related("connection").get(pk=session_id)
+    return {"host": session.host, "port": session.port, "username": session.username, **credentials_for(session)}
+
+
+def mark_connecting(*, session_id):
+    return _advance(session_id, Status.CONNECTING)
+
+
+def mark_active(*, session_id, node_id, recording_kind, width, height):
+    """The target is reached: wipe the session's one-time secrets, start its recording, audit.
+
+    Returns ``(writer, recording)``, both None when the session is not recorded.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        session = Session.objects.select_related("owner").get(pk=session_id)
+        writer = recording = None
+        if session.recording_enabled and recording_kind:
+            writer, recording = recordings.start_recording(
+                session=session, kind=recording_kind, width=width, height=height, started_at=now
+            )
+        _advance(session_id, Status.ACTIVE, started_at=now, secrets="", last_activity=now)
+        record_event(
+            action=AuditAction.SESSION_STARTED, user=session.owner, object_type="session", object_name=str(session_id),
+            ip=session.client_ip, details=f"{session.session_type} {session.target} on {node_id}",
+        )
+    return writer, recording
+
+
+def save_counters(*, session_id, bytes_in, bytes_out, last_activity):
+    """Keep the byte counters and last activity (seconds since the epoch) of a live session."""
+    Session.objects.filter(pk=session_id).update(
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        last_activity=datetime.fromtimestamp(last_activity, tz=dt_timezone.utc) if last_activity else None,
+    )
+
+
+def end_session(*, session_id, status, message, bytes_in, bytes_out, channels=(), recording=None):
+    """Write the end of the trail; a status set meanwhile (terminated) is kept. Return the session.
+
+    ``channels`` are the streams the session carried, as dicts of SessionChannel fields;
+    ``recording`` is ``(recording id, size)`` once its writer closed the file.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        Session.objects.filter(pk=session_id, status__in=LIVE_STATUSES).update(
+            status=status, status_message=message[:500], ended_at=now
+        )
+        Session.objects.filter(pk=session_id).update(bytes_in=bytes_in, bytes_out=bytes_out, secrets="")
+        for channel in channels:
+            SessionChannel.objects.create(session_id=session_id, closed_at=now, **channel)
+        if recording is not None:
+            recordings.close_recording(recording_id=recording[0], size=recording[1], ended_at=now)
+        Viewer.objects.filter(session_id=session_id).delete()
+        session = Session.objects.select_related("owner").get(pk=session_id)
+        record_event(
+            action=AuditAction.SESSION_ENDED, user=session.owner, object_type="session", object_name=str(session_id),
+            ip=session.client_ip, details=f"{session.status}: {session.status_message}",
+        )
+    return session
+
+
+def attach_viewer(*, session_id, channel_name, user, access, node_id, ip, credential=""):
+    """Record a websocket attached to a session (who, how, through which node and token)."""
+    with transaction.atomic():
+        Viewer.objects.update_or_create(
+            channel_name=channel_name,
+            defaults={
+                "session_id": session_id, "user": user, "access": access, "node": node_id, "client_ip": ip,
+                "credential": credential,
+            },
+        )
+        if access != Access.OWNER:
+            record_event(
+                action=AuditAction.SESSION_JOINED, user=user, object_type="session", object_name=str(session_id),
+                ip=ip, details=access,
+            )
+
+
+def detach_viewer(*, channel_name):
+    Viewer.objects.filter(channel_name=channel_name).delete()
+
+
+def viewers_of(session_id):
+    """Who is attached to a session, for the terminal's list of viewers."""
+    return [
+        {"name": v.user.get_full_name(), "email": v.user.email, "access": v.access}
+        for v in Viewer.objects.filter(session_id=session_id).select_related("user")
+    ]
+
+
+def terminate_session(*, actor, session, ip=None):
+    """End a live session now (session-broker DELETE /api/sessions/:id, the admin, the owner's
+    terminal): the row says terminated at once, and its home node hangs up after commit."""
+    if not can(actor, Perm.SESSIONS_TERMINATE_OWN, session):
+        raise Forbidden("Non-admins can only end their own sessions.")
+    _terminate(session, actor, ip, f"Ended by {actor.email}")
+    session.refresh_from_db()
+    return session
+
+
+def end_sessions_of(user, *, actor, ip=None):
+    """End every live session ``user`` owns: their access was revoked (accounts.signals)."""
+    by = actor.email if actor is not None else "an administrator"
+    for session in Session.objects.filter(owner=user, status__in=LIVE_STATUSES):
+        _terminate(session, actor, ip, f"Ended by {by}: the owner's access was revoked")
+
+
+def drop_attachments(message, **which):
+    """Close every websocket attached to a session as ``which`` (Viewer fields: a user, the
+    token it came with), on every node, after commit.
+
+    What an attachment may do (watch, type) is decided when it attaches: once the access it was
+    decided on is cut or narrowed, it must attach again, and be decided again (sessions.policy).
+    """
+    channels = list(Viewer.objects.filter(**which).values_list("channel_name", flat=True))
+    if channels:
+        transaction.on_commit(partial(messages.notify_revoked, channels, message), robust=True)
+
+
+def _terminate(session, actor, ip, message):
+    with transaction.atomic():
+        ended = Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
+            status=Status.TERMINATED, ended_at=timezone.now(), ended_by=actor, status_message=message, secrets=""
+        )
+        if ended:
+            record_event(
+                action=AuditAction.SESSION_TERMINATED,
+                user=actor,
+                object_type="session",
+                object_name=str(session.pk),
+                ip=ip,
+                details=session.target,
+            )
+            by = actor.email if actor is not None else "an administrator"
+            transaction.on_commit(lambda: messages.notify_terminated(session.pk, session.node, by))
+
+
+def _advance(session_id, status, **fields):
+    return Session.objects.filter(pk=session_id, status__in=LIVE_STATUSES).update(status=status, **fields) == 1
