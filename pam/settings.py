@@ -190,7 +190,7 @@ REDIS_URL = env_str("PAM_REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "pam.channel_layer.ResilientRedisChannelLayer",
             # redis-py times reads out after 5 s by default, as long as channels_redis blocks
             # waiting for a message: an idle channel would then fail instead of waiting again.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "pam"},
@@ -250,6 +250,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
+# Beat writes its schedule there whichever broker is used (with Redis, nothing else makes it).
+(DATA_DIR / "celery").mkdir(parents=True, exist_ok=True)
 
 # --- Identity -------------------------------------------------------------------------------
 
@@ -399,6 +401,7 @@ CELERY_BEAT_SCHEDULE = {
 
 NODE_HEARTBEAT = 5  # seconds between a node's heartbeats
 NODE_STALE_AFTER = 30  # a node silent this long is dead; its sessions are ended as lost
+SESSION_SWEEP = 2  # seconds between a node's looks for sessions ended by a notice it missed
 # Seconds a session may wait for its owner's terminal before it expires unopened.
 SESSION_PENDING_TTL = env_int("PAM_SESSION_PENDING_TTL", 300)
 SESSION_RECONNECT_GRACE = env_int("PAM_SESSION_RECONNECT_GRACE", 60)  # seconds the owner may be away
@@ -473,5 +476,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("PAM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # A database or Redis outage fails every request alike: one traceback, then a count a minute.
+    "filters": {"outages": {"()": "pam.outages.SummariseOutages"}},
+    "loggers": {"django.request": {"level": "ERROR", "filters": ["outages"]}},
 }

@@ -32,6 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.authentication import websocket_token
+from pam.outages import is_outage
 from sessions import policy
 from sessions.choices import Access
 from sessions.models import Session
@@ -41,6 +42,8 @@ from sessions.services.sessions import share_digest
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 4503  # a service the session needs is down: the page reconnects, backing off
+UNAVAILABLE = "PAM cannot reach its database or Redis right now; reconnecting…"
 # Messages handled without Channels' per-message database cleanup (see dispatch).
 HOT_PATH = {
     "websocket.receive": "websocket_receive",
@@ -104,7 +107,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         session_id = UUID(str(self.scope["url_route"]["kwargs"]["session_id"]))
-        access = await access_for(self.scope, session_id)
+        try:
+            access = await access_for(self.scope, session_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await self.accept()
+            await self.send(text_data=json.dumps({"type": "interrupted", "message": UNAVAILABLE}))
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         if access is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -124,6 +135,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Closed as exc:
             await self.send(text_data=json.dumps({"type": "ended", "message": str(exc)}))
             await self.close()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.interrupt(UNAVAILABLE)
 
     async def dispatch(self, message):
         """Terminal traffic skips Channels' per-message ``close_old_connections``.
@@ -144,7 +159,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.gone = True
         if self.attachment is not None:
             attachment, self.attachment = self.attachment, None
-            await attachment.detach()
+            try:
+                await attachment.detach()
+            except Exception as exc:  # the session's own end cleans up after an outage
+                if not is_outage(exc):
+                    raise
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.attachment is None or self.revoked:
@@ -170,7 +189,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         elif kind == "continue":
             self.attachment.control({"type": kind})
         elif kind == "terminate":
-            await self.attachment.terminate()
+            try:
+                await self.attachment.terminate()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.push_event({"type": "interrupted", "message": f"The session was not ended: {UNAVAILABLE}"})
 
     # --- flow control ---------------------------------------------------------------------------
 
@@ -227,14 +251,20 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
 
+    def interrupt(self, message):
+        """A service this terminal needs is down: say so, and close; the page reconnects."""
+        self.revoked = True
+        self.push_event({"type": "interrupted", "message": message})
+        self.close_soon(code=CLOSE_TRY_AGAIN)
+
     def revoke(self, event):
         """Withdraw this websocket's access at once: it says why, then it is closed."""
         self.revoked = True
         self.push_event(event)
         self.close_soon()
 
-    def close_soon(self):
-        asyncio.get_running_loop().create_task(self._close_after_flush())
+    def close_soon(self, code=None):
+        asyncio.get_running_loop().create_task(self._close_after_flush(code))
 
     async def _flush(self):
         try:
@@ -268,10 +298,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.last_mark = self.sent
             await self.send(text_data=json.dumps({"type": "mark", "id": mark}))
 
-    async def _close_after_flush(self):
+    async def _close_after_flush(self, code=None):
         while self._flushing:
             await asyncio.sleep(0)
-        await self.close()
+        await self.close(code=code)
 
     # --- from a session held by another node (channel layer) -----------------------------------
 

@@ -13,7 +13,9 @@ what is written to the database is sessions.services.lifecycle's. What stays her
   go by their consumer instead.
 - A grace period: when the last owner leaves, the session waits SESSION_RECONNECT_GRACE
   seconds for one to come back, then ends.
-- The end, once: hang up, close the recording, write the trail, tell everyone.
+- The end, once: hang up, close the recording, tell everyone, write the trail. When the
+  database cannot take the end, everyone is told anyway and the node writes it again until it
+  does (an end lost in a task nobody awaited left rows active for good).
 """
 
 import asyncio
@@ -26,6 +28,7 @@ from django.utils import timezone
 
 from connections.targets import TargetRefused
 from pam.exceptions import ServiceError
+from pam.outages import is_outage
 from sessions import policy
 from sessions.choices import Access, Status
 from sessions.runtime import messages
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 REMOTE_BATCH = 512 * 1024  # output batched into one channel-layer message for other nodes
 COUNTERS_EVERY = 5  # seconds between two saves of the byte counters
+END_RETRY_FIRST = 0.5  # seconds before writing an end the database refused again; doubled
+END_RETRY_MAX = 10.0
 
 
 def _db(fn):
@@ -78,11 +83,11 @@ class LiveSession:
     # --- attaching ---------------------------------------------------------------------------
 
     async def attach_local(self, consumer, access, user, ip):
-        self.local[consumer] = access
         await _db(lifecycle.attach_viewer)(
             session_id=self.row.pk, channel_name=consumer.channel_name, user=user, access=access,
             node_id=self.node.node_id, ip=ip, credential=consumer.scope.get("credential", ""),
         )
+        self.local[consumer] = access
         if access == Access.OWNER:
             self._cancel_grace()
         if self.replay.size:
@@ -95,10 +100,24 @@ class LiveSession:
 
     async def detach_local(self, consumer):
         self.local.pop(consumer, None)
-        await _db(lifecycle.detach_viewer)(channel_name=consumer.channel_name)
         self.resume_if_caught_up()
         self._owner_may_have_left()
+        try:  # a Viewer row left behind is deleted with the others at the session's end
+            await _db(lifecycle.detach_viewer)(channel_name=consumer.channel_name)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.node.database_failure.failed(exc)
         self.loop.create_task(self._announce_viewers())
+
+    def forget_remote_viewers(self):
+        """The channel layer is down: viewers on other nodes are out of reach (their node closes
+        them; they attach again once it is back), so an owner among them has left for now."""
+        self.remote.clear()
+        self.remote_given.clear()
+        self.remote_proven.clear()
+        self.resume_if_caught_up()
+        self._owner_may_have_left()
 
     def _cancel_grace(self):
         if self.grace is not None:
@@ -116,7 +135,13 @@ class LiveSession:
     async def _announce_viewers(self):
         if self.state == "ended":
             return
-        self._broadcast_event({"type": "viewers", "viewers": await _db(lifecycle.viewers_of)(self.row.pk)})
+        try:
+            viewers = await _db(lifecycle.viewers_of)(self.row.pk)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return  # the list is sent again at the next attach or detach
+        self._broadcast_event({"type": "viewers", "viewers": viewers})
 
     # --- events to consumers -------------------------------------------------------------------
 
@@ -137,7 +162,9 @@ class LiveSession:
         for consumer in list(self.local):
             consumer.push_event(event)
         if self.remote:
-            self.loop.create_task(self.node.layer.group_send(self.group, {"type": "session.event", "event": event}))
+            self.loop.create_task(
+                self.node.to_layer(self.node.layer.group_send, self.group, {"type": "session.event", "event": event})
+            )
 
     def _set_state(self, state):
         self.state = state
@@ -157,9 +184,9 @@ class LiveSession:
 
     async def connect(self):
         self._set_state("connecting")
-        await _db(lifecycle.mark_connecting)(session_id=self.row.pk)
         self.opened_size = (self.cols, self.rows)
         try:
+            await _db(lifecycle.mark_connecting)(session_id=self.row.pk)
             route = await _db(lifecycle.route_for)(self.row.pk)
             await self.transport.open(route, cols=self.cols, rows=self.rows, user_id=self.row.owner_id)
         except (ConnectFailed, TargetRefused, HostKeyChanged) as exc:
@@ -175,13 +202,19 @@ class LiveSession:
         if self.state == "ended":  # terminated while connecting
             self.transport.close()
             return
+        try:
+            self.recorder, self.recording = await _db(lifecycle.mark_active)(
+                session_id=self.row.pk, node_id=self.node.node_id, recording_kind=self.transport.recording_kind,
+                width=self.cols, height=self.rows,
+            )
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await self.end(Status.FAILED, "Could not start the session: PAM's database is unavailable.")
+            return
         await self._started()
 
     async def _started(self):
-        self.recorder, self.recording = await _db(lifecycle.mark_active)(
-            session_id=self.row.pk, node_id=self.node.node_id, recording_kind=self.transport.recording_kind,
-            width=self.cols, height=self.rows,
-        )
         self.opened_at = timezone.now()
         self._set_state("active")
         if (self.cols, self.rows) != self.opened_size:  # resized while connecting
@@ -273,7 +306,7 @@ class LiveSession:
                 return
             while not self.remote_out.empty() and len(data) < REMOTE_BATCH and self.remote_out._queue[0]:
                 data += self.remote_out.get_nowait()
-            await self.node.layer.group_send(self.group, {"type": "session.output", "data": data})
+            await self.node.to_layer(self.node.layer.group_send, self.group, {"type": "session.output", "data": data})
 
     async def on_node_message(self, message):
         kind = message["type"]
@@ -305,12 +338,14 @@ class LiveSession:
         if access == Access.OWNER:
             self.remote_given[channel] = self.replay.size
             self._cancel_grace()
-        send = self.node.layer.send
+        def send(message):
+            return self.node.to_layer(self.node.layer.send, channel, message)
+
         if self.replay.size:
-            await send(channel, {"type": "session.output", "data": self.replay.snapshot()})
-        await send(channel, {"type": "session.event", "event": self._status_event()})
+            await send({"type": "session.output", "data": self.replay.snapshot()})
+        await send({"type": "session.event", "event": self._status_event()})
         if self.state == "awaiting_continue" and access == Access.OWNER:
-            await send(channel, {"type": "session.event", "event": self._banner_event()})
+            await send({"type": "session.event", "event": self._banner_event()})
         await self._announce_viewers()
 
     async def _drop_link_holders(self):
@@ -321,7 +356,7 @@ class LiveSession:
                 consumer.revoke(event)
         for channel, access in list(self.remote.items()):
             if policy.came_by_link(access):
-                await self.node.layer.send(channel, {"type": "session.revoke", "event": event})
+                await self.node.to_layer(self.node.layer.send, channel, {"type": "session.revoke", "event": event})
 
     # --- bookkeeping and the end -------------------------------------------------------------------
 
@@ -348,8 +383,10 @@ class LiveSession:
                 session_id=self.row.pk, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
                 last_activity=self.last_activity,
             )
-        except Exception:
-            logger.exception("session %s: could not save its counters", self.id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.node.database_failure.failed(exc)
 
     def _trail(self):
         """The streams this session carried, for the trail (none if it never connected)."""
@@ -373,11 +410,21 @@ class LiveSession:
         if self.recorder is not None:
             self.recorder.close()
             recording = (self.recording.pk, self.recorder.size)
-        final = await _db(lifecycle.end_session)(
+        trail = dict(
             session_id=self.row.pk, status=status, message=message, bytes_in=self.bytes_in,
             bytes_out=self.bytes_out, channels=self._trail(), recording=recording,
         )
-        event = {"type": "ended", "status": final.status, "message": final.status_message}
+        try:
+            final = await _db(lifecycle.end_session)(**trail)
+            event = {"type": "ended", "status": final.status, "message": final.status_message}
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.node.database_failure.failed(exc)
+            event = {"type": "ended", "status": status, "message": message}
+            writing = self.loop.create_task(self._write_end(trail))
+            self.node.unfinished.add(writing)
+            writing.add_done_callback(self.node.unfinished.discard)
         for consumer in list(self.local):
             consumer.push_event(event)
             consumer.close_soon()
@@ -389,5 +436,23 @@ class LiveSession:
             except Exception:
                 logger.exception("session %s: could not forward its last output", self.id)
         if self.remote:
-            await self.node.layer.group_send(self.group, {"type": "session.event", "event": event, "close": True})
+            ended = {"type": "session.event", "event": event, "close": True}
+            await self.node.to_layer(self.node.layer.group_send, self.group, ended)
         self.node.sessions.pop(self.id, None)
+
+    async def _write_end(self, trail):
+        """Write the end until the database takes it (a row another node reaped meanwhile
+        keeps its status; the trail and the recording's end are written all the same)."""
+        delay = END_RETRY_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(END_RETRY_MAX, delay * 2)
+            try:
+                await _db(lifecycle.end_session)(**trail)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.node.database_failure.failed(exc)
+                continue
+            self.node.database_failure.recovered()
+            return

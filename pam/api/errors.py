@@ -1,14 +1,16 @@
 """One error shape for every API: ``{"error": "<message>"}``, plus ``"fields"`` for bad input.
 
 DRF exceptions, service errors and Django's own 400/403/404/500 and CSRF failures all answer
-JSON on API paths, so a client never has to parse an HTML error page.
+JSON on API paths, so a client never has to parse an HTML error page. A request that failed
+because PostgreSQL or Redis is down answers 503, on every path, never 500.
 """
 
+import sys
 from contextlib import contextmanager
 
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as html_csrf_failure
 from rest_framework import status
@@ -17,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from pam.exceptions import ServiceError
+from pam.outages import is_outage
 
 API_PREFIXES = ("/api/", "/connection-manager/")
 
@@ -105,7 +108,20 @@ def _json_or(default_view, status_code, message):
 bad_request = _json_or(defaults.bad_request, status.HTTP_400_BAD_REQUEST, "Bad request.")
 permission_denied = _json_or(defaults.permission_denied, status.HTTP_403_FORBIDDEN, "Permission denied.")
 page_not_found = _json_or(defaults.page_not_found, status.HTTP_404_NOT_FOUND, "Not found.")
-server_error = _json_or(defaults.server_error, status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error.")
+_internal_error = _json_or(defaults.server_error, status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error.")
+UNAVAILABLE_MESSAGE = "PAM cannot reach its database or Redis right now; try again in a moment."
+
+
+def server_error(request, *args, **kwargs):
+    """A 500, unless the request failed because a backing service is down: then a 503.
+
+    Django calls this while handling the exception, so it is still the current one.
+    """
+    if is_outage(sys.exc_info()[1]):
+        if is_api_path(request.path):
+            return JsonResponse({"error": UNAVAILABLE_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return HttpResponse(UNAVAILABLE_MESSAGE, status=status.HTTP_503_SERVICE_UNAVAILABLE, content_type="text/plain")
+    return _internal_error(request, *args, **kwargs)
 
 
 def csrf_failure(request, reason=""):

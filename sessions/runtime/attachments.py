@@ -11,6 +11,7 @@ import logging
 from channels.db import database_sync_to_async
 
 from pam.exceptions import ServiceError
+from pam.outages import is_outage
 from sessions import policy
 from sessions.choices import Access, Status
 from sessions.models import Session
@@ -98,7 +99,14 @@ class RemoteAttachment(Attachment):
         return attachment
 
     async def _send(self, kind, **payload):
-        await self.node.layer.send(self.home, {"type": kind, "session": self.session_id, **payload})
+        """Send to the home node; while the channel layer is down this is lost (the node
+        interrupts this terminal, which reconnects: sessions.runtime.node)."""
+        try:
+            await self.node.layer.send(self.home, {"type": kind, "session": self.session_id, **payload})
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.node.layer_failure.failed(exc)
 
     def input(self, data):
         if policy.can_type(self.access):
@@ -114,6 +122,7 @@ class RemoteAttachment(Attachment):
             self.node.loop.create_task(self._send("session.drawn", channel=self.consumer.channel_name, proven=proven))
 
     async def detach(self):
+        self.node.remote_attachments.discard(self.consumer)
         await self.node.layer.group_discard(messages.group_name(self.session_id), self.consumer.channel_name)
         await database_sync_to_async(lifecycle.detach_viewer)(channel_name=self.consumer.channel_name)
         await self._send("session.detach", channel=self.consumer.channel_name, access=self.access)

@@ -8,6 +8,15 @@ second), and the periodic reaper marks them lost once the node's heartbeat stops
 One event loop (daphne's) drives every session of the node; what a session does is
 sessions.live's, how it reaches its target a transport's (sessions.transports). Rows are
 written by sessions.services, never here.
+
+Outages (PostgreSQL or Redis down for a while) are waited out, never a reason to lose a session:
+- The sweep (every SESSION_SWEEP seconds) ends here what the database says has ended: a
+  terminate committed while the channel layer could not carry its notice is still carried out.
+- An end the database could not take is kept and written again until it is (sessions.live).
+- When the channel layer goes down, the sessions here forget their viewers on other nodes
+  (their owners' grace period starts), and the terminals here attached to sessions elsewhere are
+  told why and closed: they reconnect once it is back. Sessions whose viewers are all here go on.
+- Each repeated failure is logged once, then counted (pam.outages).
 """
 
 import asyncio
@@ -25,9 +34,12 @@ from sessions.choices import Access
 from sessions.live import LiveSession
 from sessions.runtime import messages
 from sessions.runtime.attachments import LocalAttachment, RemoteAttachment
+from pam.outages import RepeatedFailure, is_outage
 from sessions.services import lifecycle, nodes
 
 logger = logging.getLogger(__name__)
+
+LAYER_LOST = "PAM lost contact with the node holding this session; reconnecting…"
 
 
 class Closed(Exception):
@@ -52,16 +64,25 @@ class NodeRuntime:
         self.channel = messages.node_channel(self.node_id)
         self.layer = get_channel_layer()
         self.sessions = {}
+        self.remote_attachments = set()  # consumers here attached to sessions held elsewhere
+        self.unfinished = set()  # ends being written until the database takes them
         self._started = None
+        self.heartbeat_failure = RepeatedFailure(logger, f"node {self.node_id}: the heartbeat")
+        self.sweep_failure = RepeatedFailure(logger, f"node {self.node_id}: the sweep of ended sessions")
+        self.layer_failure = RepeatedFailure(logger, f"node {self.node_id}: the channel layer")
+        self.database_failure = RepeatedFailure(logger, f"node {self.node_id}: the database")
+        if hasattr(self.layer, "on_outage"):
+            self.layer.on_outage(self._layer_outage)
 
     async def ensure_started(self):
-        if self._started is None:
-            self._started = self.loop.create_task(self._start())
+        if self._started is None or (self._started.done() and self._started.exception() is not None):
+            self._started = self.loop.create_task(self._start())  # again, after an outage at start
         await self._started
 
     async def _start(self):
         await database_sync_to_async(nodes.register_node)(self.node_id, os.getpid())
         self.loop.create_task(self._heartbeat())
+        self.loop.create_task(self._sweep())
         self.loop.create_task(self._listen())
 
     async def _heartbeat(self):
@@ -69,17 +90,57 @@ class NodeRuntime:
             await asyncio.sleep(settings.NODE_HEARTBEAT)
             try:
                 await database_sync_to_async(nodes.beat)(self.node_id)
-            except Exception:  # a database blip must not stop the heartbeat for good
-                logger.exception("node heartbeat failed")
+            except Exception as exc:  # a database blip must not stop the heartbeat for good
+                self.heartbeat_failure.failed(exc)
+            else:
+                self.heartbeat_failure.recovered()
+
+    async def _sweep(self):
+        """End here the sessions the database says have ended (a terminate whose notice was lost)."""
+        while True:
+            await asyncio.sleep(settings.SESSION_SWEEP)
+            if not self.sessions:
+                continue
+            try:
+                ended = await database_sync_to_async(lifecycle.ended_among)(list(self.sessions))
+            except Exception as exc:
+                self.sweep_failure.failed(exc)
+                continue
+            self.sweep_failure.recovered()
+            for session_id, (status, message) in ended.items():
+                live_session = self.sessions.get(session_id)
+                if live_session is not None:
+                    await live_session.end(status, message)
+
+    async def to_layer(self, fn, *args):
+        """Send through the channel layer; False (and a summarised log) while it is down."""
+        try:
+            await fn(*args)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.layer_failure.failed(exc)
+            return False
+        return True
+
+    def _layer_outage(self, down):
+        """The channel layer went down: nothing crosses nodes until it is back (see the docstring)."""
+        if not down:
+            return
+        for live_session in list(self.sessions.values()):
+            live_session.forget_remote_viewers()
+        for consumer in list(self.remote_attachments):
+            consumer.interrupt(LAYER_LOST)
 
     async def _listen(self):
         while True:
             try:
                 message = await self.layer.receive(self.channel)
-            except Exception:  # a channel-layer blip must not leave this node deaf for good
-                logger.exception("node %s: receiving from the channel layer failed", self.node_id)
+            except Exception as exc:  # a channel-layer blip must not leave this node deaf for good
+                self.layer_failure.failed(exc)
                 await asyncio.sleep(1)
                 continue
+            self.layer_failure.recovered()
             if message.get("type") == "session.drive":  # file transfer: one task per request
                 self.loop.create_task(drive.serve(self, message))
                 continue
@@ -105,7 +166,9 @@ class NodeRuntime:
                 raise Closed(row.status_message if row else "No such session.")
             if row.node and row.node != self.node_id:
                 if await database_sync_to_async(nodes.node_alive)(row.node):
-                    return await RemoteAttachment.open(self, row, consumer, access, user, ip)
+                    attachment = await RemoteAttachment.open(self, row, consumer, access, user, ip)
+                    self.remote_attachments.add(consumer)
+                    return attachment
                 raise Closed("The node holding this session is gone; the session is being closed.")
             if access != Access.OWNER:
                 raise Closed("The session has not started yet: its owner has not opened it.")

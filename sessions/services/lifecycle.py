@@ -51,6 +51,12 @@ def route_for(session_id):
     return {"host": session.host, "port": session.port, "username": session.username, **credentials_for(session)}
 
 
+def ended_among(session_ids):
+    """Of these sessions, those the database says have ended: ``{id: (status, message)}``."""
+    rows = Session.objects.filter(pk__in=session_ids).exclude(status__in=LIVE_STATUSES)
+    return {str(pk): (status, message) for pk, status, message in rows.values_list("pk", "status", "status_message")}
+
+
 def mark_connecting(*, session_id):
     return _advance(session_id, Status.CONNECTING)
 
@@ -183,7 +189,9 @@ def _terminate(session, actor, ip, message):
                 details=session.target,
             )
             by = actor.email if actor is not None else "an administrator"
-            transaction.on_commit(lambda: messages.notify_terminated(session.pk, session.node, by))
+            # Committed is decided: should the notice be lost (Redis down), the home node's sweep
+            # finds the row terminated and hangs up all the same (sessions.runtime.node).
+            transaction.on_commit(partial(messages.notify_terminated, session.pk, session.node, by), robust=True)
 
 
 def _advance(session_id, status, **fields):

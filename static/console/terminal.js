@@ -10,7 +10,13 @@
   const disableCopy = box.dataset.disableCopy === "true";
   const disablePaste = box.dataset.disablePaste === "true";
   const encoder = new TextEncoder();
-  const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000, 15000, 15000, 15000];
+  // Reconnecting backs off (doubling, with jitter, at most RETRY_MAX ms apart) and gives up after
+  // RETRY_FOR ms; the count starts again only once a connection stayed up STABLE_AFTER ms, so a
+  // server that accepts and then drops at once is not hammered every half second.
+  const RETRY_FIRST = 500;
+  const RETRY_MAX = 30000;
+  const RETRY_FOR = 5 * 60 * 1000;
+  const STABLE_AFTER = 10000;
   const TYPING = ["owner", "collaborator"];
   const STATE_TEXT = {
     pending: "starting",
@@ -43,6 +49,9 @@
 
   let socket = null;
   let attempt = 0;
+  let retryingSince = null;
+  let interrupted = false;
+  let stableTimer = null;
   let opened = false; // a socket opened before
   let replay = false; // the next output is the session's scrollback again: start afresh
   let ended = false;
@@ -142,6 +151,11 @@
       showViewers(event.viewers || []);
     } else if (event.type === "ended") {
       showEnded(event);
+    } else if (event.type === "interrupted") {
+      // The server lost a service it needs for this session (sessions/consumers.py): say why,
+      // then reconnect as after any other drop.
+      interrupted = true;
+      notice(event.message, "warning");
     }
   }
 
@@ -156,7 +170,8 @@
     socket = new WebSocket(url());
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
-      attempt = 0;
+      clearTimeout(stableTimer);
+      stableTimer = setTimeout(() => { attempt = 0; retryingSince = null; }, STABLE_AFTER);
       replay = opened; // a reconnection: the session sends its scrollback again
       opened = true;
       notice("");
@@ -175,6 +190,7 @@
       }
     };
     socket.onclose = (event) => {
+      clearTimeout(stableTimer);
       if (ended) return;
       if (event.code === 4401 || event.code === 4403) {
         ended = true;
@@ -182,14 +198,17 @@
         blocking(event.code === 4401 ? "Sign in to open this session." : "You may not open this session.");
         return;
       }
-      if (attempt >= RETRY_DELAYS.length) {
+      retryingSince = retryingSince || Date.now();
+      if (Date.now() - retryingSince > RETRY_FOR) {
         showState("disconnected");
         notice("The connection to PAM was lost. Reload the page to try again.", "error");
         return;
       }
       showState("reconnecting");
-      notice("Connection lost, reconnecting…", "warning");
-      setTimeout(connect, RETRY_DELAYS[attempt++]);
+      if (!interrupted) notice("Connection lost, reconnecting…", "warning");
+      interrupted = false;
+      const delay = Math.min(RETRY_MAX, RETRY_FIRST * 2 ** attempt++);
+      setTimeout(connect, delay / 2 + Math.random() * delay / 2);
     };
   }
 

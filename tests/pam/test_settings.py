@@ -62,7 +62,7 @@ def test_postgres_url_selects_postgresql(tmp_path):
 
 def test_redis_url_switches_layer_broker_and_cache_together(tmp_path):
     found = probe(tmp_path, PAM_REDIS_URL="redis://127.0.0.1:6379/3")
-    assert found["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert found["layer"] == "pam.channel_layer.ResilientRedisChannelLayer"  # channels_redis, waiting out outages
     assert found["broker"] == "redis://127.0.0.1:6379/3"
     assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
 
