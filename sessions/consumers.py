@@ -62,10 +62,11 @@ MAX_MARKS = 1024  # marks awaiting their ack; older ones are forgotten (their ac
 @database_sync_to_async
 def access_for(scope, session_id):
     """How the websocket's user may take part in the session (sessions.policy), or None."""
-    session = Session.objects.filter(pk=session_id).first()
+    presented = _presented_link(scope, session_id)
+    session = Session.objects.attachable_by(scope["user"], presented).filter(pk=session_id).first()
     if session is None:
         return None
-    return policy.access_for(scope["user"], session, _presented_link(scope, session_id))
+    return policy.access_for(scope["user"], session, presented)
 
 
 def _header(scope, name):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.permissions import can
 from accounts.roles import Perm
+from connections.models import Connection
 from pam.fields import EncryptedTextField
 from sessions.choices import FINISHED_STATUSES, LIVE_STATUSES, SessionType, ShareMode, Status
 
@@ -20,6 +21,23 @@ class SessionQuerySet(models.QuerySet):
         if can(user, Perm.SESSIONS_WATCH_ANY) or can(user, Perm.SESSIONS_TERMINATE_ANY):
             return self.all()
         return self.filter(owner=user)
+
+    def attachable_by(self, user, link_digest=""):
+        """Sessions ``user`` may attach a terminal to: their own while they could still open them,
+        the one whose current share link they present (by its digest), and every session for
+        whoever watches any. How they take part is sessions.policy.access_for's answer."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if can(user, Perm.SESSIONS_WATCH_ANY):
+            return self.all()
+        allowed = Q(pk__in=[])
+        if can(user, Perm.SESSIONS_CREATE):
+            allowed |= Q(owner=user, connection__isnull=True)
+        if can(user, Perm.SESSIONS_CONNECT):
+            allowed |= Q(owner=user, connection__in=Connection.objects.usable_by(user))
+        if link_digest:
+            allowed |= Q(share_digest=link_digest)
+        return self.filter(allowed)
 
 
 class Session(models.Model):

@@ -153,8 +153,8 @@ def _refused(request, message):
 @login_required_sso
 def client(request, session_id):
     """The full-window terminal of a session; 404 to whoever may not attach to it (sessions.policy)."""
-    session = Session.objects.filter(pk=session_id).first()
     granted = policy.granted_link(request.session, session_id)
+    session = Session.objects.attachable_by(request.user, granted).filter(pk=session_id).first()
     access = policy.access_for(request.user, session, granted) if session is not None else None
     if access is None:
         raise Http404("No such session.")
