@@ -14,7 +14,6 @@ from pam.exceptions import ServiceError
 from pam.outages import is_outage
 from sessions import policy
 from sessions.choices import Access, Status
-from sessions.models import Session
 from sessions.runtime import messages
 from sessions.services import lifecycle
 
@@ -24,7 +23,7 @@ logger = logging.getLogger(__name__)
 @database_sync_to_async
 def _terminate(session_id, user, ip):
     """End the session as ``user``; False when they may not (their role changed meanwhile)."""
-    session = Session.objects.filter(pk=session_id).first()
+    session = lifecycle.load_session(session_id)
     if session is None:
         return False
     try:
