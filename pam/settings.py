@@ -263,7 +263,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "console:login"
-CSRF_FAILURE_VIEW = "pam.api.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "pam.rest.errors.csrf_failure"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -423,9 +423,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredPerms"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["pam.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["pam.rest.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "pam.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "pam.rest.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -442,7 +442,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/static/console/favicon.svg",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(api|connection-manager/api/v1)",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pam.api.schema.document_errors"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pam.rest.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "ProtocolEnum": "connections.choices.Protocol",
         "TunnelStateEnum": "connections.choices.TunnelState",

@@ -22,7 +22,7 @@ from connections.services import connections as service
 from connections.services import groups as folders
 from connections.services import health, transfer
 from connections.services import tunnels as tunnel_service
-from pam.api.errors import renamed_fields
+from pam.rest.errors import renamed_fields
 from sessions.api import serializers as session_serializers
 from sessions.api import views as session_views
 from sessions.services import sessions as session_service

@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 from accounts.authentication import client_ip
 from accounts.roles import Perm
 from connections.models import ConnectionGroup
-from pam.api.errors import renamed_fields
-from pam.api.pagination import SessionBrokerPagination
 from pam.exceptions import InvalidInput
+from pam.rest.errors import renamed_fields
+from pam.rest.pagination import SessionBrokerPagination
 from sessions.api import serializers as s
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
