@@ -17,7 +17,7 @@ Why it is built this way:
   (connections.services.tunnels.reap_lost_tunnels); a worker shutting down hands its tunnels
   back the same way.
 - Tunnels are independent of each other: each has its own listener, bound to 127.0.0.1 only,
-  its own SSH link through the connection's jump hosts (sessions.ssh.open_chain: host keys
+  its own SSH link through the connection's jump hosts (targets.ssh.open_chain: host keys
   pinned, the deny list applied to the first hop), and its own reconnect loop with exponential
   backoff. A failure of one never disturbs another, at the price of one SSH link per tunnel.
 - Every accepted TCP connection rides one ``direct-tcpip`` channel; one thread per forwarded
@@ -44,10 +44,10 @@ from django.utils import timezone
 
 from connections.choices import RUNNING_TUNNEL_STATES, TunnelState
 from connections.models import Connection, Tunnel
-from connections.targets import TargetRefused, check_literal
-from sessions.services.hostkeys import HostKeyChanged
 from sessions.services.sessions import connection_hops
-from sessions.ssh import AuthFailed, ConnectFailed, open_chain
+from targets.addresses import TargetRefused, check_literal
+from targets.services.hostkeys import HostKeyChanged
+from targets.ssh import AuthFailed, ConnectFailed, open_chain
 
 logger = logging.getLogger(__name__)
 

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "accounts",
+    "targets",
     "connections",
     "sessions.apps.SessionsConfig",
     "recordings",
@@ -345,7 +346,7 @@ AXES_VERBOSE = False  # no start-up banner in every command's output; lockouts a
 # Addresses PAM never connects to for health checks, jump hosts, sessions and web URLs: CIDR
 # networks, optionally with a port ("10.0.0.0/8", "192.0.2.7:25", "[2001:db8::1]:22"). The
 # database and Redis of the installation itself are always added, on every address of this
-# machine when they run on it (see connections.targets).
+# machine when they run on it (see targets.addresses).
 DEFAULT_TARGET_DENYLIST = [
     "169.254.0.0/16",  # IPv4 link-local: cloud metadata (AWS, GCP, Azure, OpenStack), ECS task
     # metadata 169.254.170.2, AWS DNS and time 169.254.169.253/.123

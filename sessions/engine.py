@@ -36,7 +36,6 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
-from connections.targets import TargetRefused
 from pam.exceptions import ServiceError
 from recordings.models import Recording
 from recordings.writer import AsciicastWriter
@@ -45,10 +44,11 @@ from sessions.choices import LIVE_STATUSES, Access, SessionType, Status
 from sessions.models import Session, Viewer
 from sessions.policy import LINK_HOLDERS, TYPING
 from sessions.services import nodes
-from sessions.services.hostkeys import HostKeyChanged
 from sessions.services.sessions import credentials_for
-from sessions.ssh import ConnectFailed, open_shell
 from sessions.telnet import open_telnet
+from targets.addresses import TargetRefused
+from targets.services.hostkeys import HostKeyChanged
+from targets.ssh import ConnectFailed, open_shell
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import struct
 import telnetlib3
 from telnetlib3.telopt import IAC, NAWS, SB, SE
 
-from connections.targets import aresolve
-from sessions.ssh import ConnectFailed
+from targets.addresses import aresolve
+from targets.ssh import ConnectFailed
 
 CONNECT_TIMEOUT = 15
 LOGIN_PROMPT = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)

@@ -22,13 +22,13 @@ from accounts.roles import Perm
 from accounts.services.audit import record_event
 from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
 from connections.models import Connection
-from connections.targets import check_literal
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
 from sessions import live, policy
 from sessions.choices import LIVE_STATUSES, TERMINAL_TYPES, SessionType, ShareMode, Status
 from sessions.models import Session, Viewer
+from targets.addresses import check_literal
 
 SHARE_KEY_BYTES = 24
 MAX_HOPS = 8

@@ -8,17 +8,17 @@ import subprocess
 
 import paramiko
 import pytest
-from django.contrib.admin.utils import quote
-from django.urls import reverse
 from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.admin.utils import quote
+from django.urls import reverse
 
 from connections.models import Connection, JumpHop
 from pam.sshkeys import KEY_CLASSES, MAX_KEY_TEXT, InvalidKey, check_key_size, load_private_key
 from sessions.models import Session
 from sessions.services.sessions import create_session
-from sessions.ssh import AuthFailed, open_chain
+from targets.ssh import AuthFailed, open_chain
 from tests.factories import make_address_book_folder, make_connection, make_user
 from tests.sessions.helpers import Terminal
 

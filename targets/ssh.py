@@ -2,10 +2,10 @@
 
 Each hop is a Transport over a ``direct-tcpip`` channel of the previous one. Every hop's and
 the target's host key is checked against its pin, which belongs to the route actually taken
-(the address connected to, the port, and the hops before it: sessions.services.hostkeys), never
+(the address connected to, the port, and the hops before it: targets.services.hostkeys), never
 to the typed name alone. The first hop and a target reached directly
 are resolved here and checked against the deny list; the addresses of later hops are resolved
-by the hop before them, so only their spelling can be checked here (connections.targets).
+by the hop before them, so only their spelling can be checked here (targets.addresses).
 AES-GCM is preferred: it moved 35-55% more data than the CTR ciphers in measurements here.
 
 Blocking code: called from a worker thread, never on the event loop.
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from connections.targets import check_literal, resolve
 from pam.sshkeys import InvalidKey, load_private_key
-from sessions.services.hostkeys import HostRoute, verify_host_key
+from targets.addresses import check_literal, resolve
+from targets.services.hostkeys import HostRoute, verify_host_key
 
 CONNECT_TIMEOUT = 15
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
