@@ -44,7 +44,7 @@ from sessions.choices import LIVE_STATUSES, Access, SessionType, Status
 from sessions.models import Session, Viewer
 from sessions.policy import LINK_HOLDERS, TYPING
 from sessions.services import nodes
-from sessions.services.sessions import credentials_for
+from sessions.services.sessions import route_for
 from sessions.telnet import open_telnet
 from targets.addresses import TargetRefused
 from targets.services.hostkeys import HostKeyChanged
@@ -89,8 +89,8 @@ def _set_status(session_id, status, **fields):
 
 
 @_db
-def _credentials(session_id):
-    return credentials_for(Session.objects.select_related("connection").get(pk=session_id))
+def _route(session_id):
+    return route_for(Session.objects.select_related("connection").get(pk=session_id))
 
 
 @_db
@@ -385,28 +385,18 @@ class LiveSession:
     async def connect(self):
         self._set_state("connecting")
         await _set_status(self.row.pk, Status.CONNECTING)
-        target = dict(host=self.row.host, port=self.row.port, username=self.row.username)
         self.opened_size = (self.cols, self.rows)
         try:
-            credentials = await _credentials(self.row.pk)
+            route = await _route(self.row.pk)
             if self.row.session_type == SessionType.SSH:
                 self.link = await self.loop.run_in_executor(
                     None,
                     partial(
-                        _open_shell_in_thread,
-                        **target,
-                        password=credentials.get("password", ""),
-                        private_key=credentials.get("private_key", ""),
-                        hops=credentials.get("hops", []),
-                        user_id=self.row.owner_id,
-                        cols=self.cols,
-                        rows=self.rows,
+                        _open_shell_in_thread, route=route, user_id=self.row.owner_id, cols=self.cols, rows=self.rows
                     ),
                 )
             else:
-                self.link = await open_telnet(
-                    **target, password=credentials.get("password", ""), cols=self.cols, rows=self.rows
-                )
+                self.link = await open_telnet(route.target, cols=self.cols, rows=self.rows)
         except (ConnectFailed, TargetRefused, HostKeyChanged) as exc:
             await self.end(Status.FAILED, str(exc))
             return

@@ -102,8 +102,10 @@ class TelnetLink:
         self.writer.close()
 
 
-async def open_telnet(*, host, port, username="", password="", cols=80, rows=24):
-    """Connect and sign in; the user's keystrokes reach the target only after this returns."""
+async def open_telnet(hop, *, cols=80, rows=24):
+    """Connect to ``hop`` (a route's target: telnet has no jump hosts) and sign in as its account;
+    the user's keystrokes reach the target only after this returns."""
+    host, port = hop.host, hop.port
     addresses = await aresolve(host, port)  # refuses a denied target
     last_error = None
     for address in addresses:
@@ -119,7 +121,7 @@ async def open_telnet(*, host, port, username="", password="", cols=80, rows=24)
             continue
         link = TelnetLink(reader, writer)
         try:
-            await link.sign_in(username, password)
+            await link.sign_in(hop.username, hop.password)
         except BaseException:
             link.close()
             raise
