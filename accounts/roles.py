@@ -145,8 +145,8 @@ ADMIN_PERMS = {
     "pam_sessions.session": {"view": {Perm.AUDIT_VIEW}, "terminate": {Perm.SESSIONS_TERMINATE_ANY}},
     "pam_sessions.viewer": {"view": {Perm.SESSIONS_WATCH_ANY}},
     "pam_sessions.node": {"view": {Perm.AUDIT_VIEW}},
-    "pam_sessions.knownhost": _each(_CRUD, Perm.HOSTKEYS_MANAGE),
-    "pam_sessions.hostkeysighting": _each(("view", "delete", "accept"), Perm.HOSTKEYS_MANAGE),
+    "targets.knownhost": _each(_CRUD, Perm.HOSTKEYS_MANAGE),
+    "targets.hostkeysighting": _each(("view", "delete", "accept"), Perm.HOSTKEYS_MANAGE),
     "recordings.recording": {
         "view": {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW},
         "delete": {Perm.RECORDINGS_DELETE},

@@ -65,7 +65,7 @@ def _in_words(seconds):
 
 def lockout_response(request, original_response=None, credentials=None):
     """Answer a locked-out sign-in: 429 with Retry-After; JSON on API paths, else a page."""
-    from pam.api.errors import is_api_path  # imports DRF's views, which import this app's auth
+    from pam.rest.errors import is_api_path  # imports DRF's views, which import this app's auth
 
     seconds = int(login_lockout(request).total_seconds())
     message = f"Too many failed sign-ins. Try again in {_in_words(seconds)}."

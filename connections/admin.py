@@ -8,9 +8,9 @@ from accounts.choices import AuditAction
 from connections.models import Connection, ConnectionGroup, ConnectionTag, JumpHop, Share, Tunnel
 from connections.services.connections import moved_secrets
 from connections.services.tunnels import stop_tunnels
-from connections.targets import check_literal, check_url
 from pam.exceptions import ServiceError
 from pam.sshkeys import InvalidKey, load_private_key
+from targets.addresses import check_literal, check_url
 
 
 class TargetForm(forms.ModelForm):

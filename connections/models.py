@@ -7,10 +7,18 @@ from django.utils import timezone
 
 from accounts.permissions import can
 from accounts.roles import Perm
-from connections.choices import ACTIVE_TUNNEL_STATES, DEFAULT_PORTS, HealthStatus, Protocol, Scope, ShareType, TunnelState
-from connections.targets import url_endpoint
+from connections.choices import (
+    ACTIVE_TUNNEL_STATES,
+    DEFAULT_PORTS,
+    HealthStatus,
+    Protocol,
+    Scope,
+    ShareType,
+    TunnelState,
+)
 from pam.fields import EncryptedTextField
 from pam.ids import MAX_LENGTH, new_id
+from targets.addresses import url_endpoint
 
 PORT_VALIDATORS = [MinValueValidator(1), MaxValueValidator(65535)]
 

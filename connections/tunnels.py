@@ -17,8 +17,8 @@ Why it is built this way:
   (connections.services.tunnels.reap_lost_tunnels); a worker shutting down hands its tunnels
   back the same way.
 - Tunnels are independent of each other: each has its own listener, bound to 127.0.0.1 only,
-  its own SSH link through the connection's jump hosts (sessions.ssh.open_chain: host keys
-  pinned, the deny list applied to the first hop), and its own reconnect loop with exponential
+  its own SSH link along the connection's route (connections.services.routes; targets.ssh.open_chain:
+  host keys pinned, the deny list applied to the first hop), and its own reconnect loop with exponential
   backoff. A failure of one never disturbs another, at the price of one SSH link per tunnel.
 - Every accepted TCP connection rides one ``direct-tcpip`` channel; one thread per forwarded
   connection moves both directions with select(). The remote host is resolved by the target,
@@ -44,10 +44,10 @@ from django.utils import timezone
 
 from connections.choices import RUNNING_TUNNEL_STATES, TunnelState
 from connections.models import Connection, Tunnel
-from connections.targets import TargetRefused, check_literal
-from sessions.services.hostkeys import HostKeyChanged
-from sessions.services.sessions import connection_hops
-from sessions.ssh import AuthFailed, ConnectFailed, open_chain
+from connections.services.routes import route_for_connection
+from targets.addresses import TargetRefused, check_literal
+from targets.services.hostkeys import HostKeyChanged
+from targets.ssh import AuthFailed, ConnectFailed, open_chain
 
 logger = logging.getLogger(__name__)
 
@@ -172,17 +172,8 @@ class RunningTunnel:
 
     def _connect(self):
         connection = Connection.objects.get(pk=self.connection_id)  # the credentials as stored now
-        host, port = connection.endpoint()
         check_literal(self.remote_host, self.remote_port)
-        return open_chain(
-            host=host,
-            port=port,
-            username=connection.username,
-            password=connection.password,
-            private_key=connection.private_key,
-            hops=connection_hops(connection),
-            user_id=self.started_by_id,
-        )
+        return open_chain(route_for_connection(connection), user_id=self.started_by_id)
 
     def _keep_link(self):
         delay = RETRY_FIRST

@@ -2,6 +2,11 @@
 
 The page is open to every signed-in user (viewers see what is shared with them); the flags below
 only decide which buttons show. The API makes every decision again on each request.
+
+Which protocols open a session in the browser (the Connect button) is not decided here:
+connections sits below sessions and never imports it, so the page gets that list as
+``session_protocols`` from sessions' context processor (sessions.context_processors), and the
+template hands it to the script beside ``page``.
 """
 
 from django.contrib.auth.decorators import login_required
@@ -10,11 +15,6 @@ from django.shortcuts import render
 from accounts.permissions import can
 from accounts.roles import Perm
 from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
-from sessions.choices import TERMINAL_TYPES
-from sessions.services.sessions import SESSION_TYPE_OF
-
-# Protocols whose connections open a terminal session in the browser (ssh, sftp, telnet).
-SESSION_PROTOCOLS = [p.value for p in Protocol if SESSION_TYPE_OF.get(p) in TERMINAL_TYPES]
 
 
 @login_required
@@ -32,7 +32,6 @@ def index(request):
         "canConnect": can(user, Perm.SESSIONS_CONNECT),
         # connections.policy.can_stop_tunnels: also those who may end anyone's sessions.
         "canStopAnyTunnel": can(user, Perm.SESSIONS_TERMINATE_ANY),
-        "sessionProtocols": SESSION_PROTOCOLS,
         "protocols": [
             {"value": p.value, "label": p.label, "defaultPort": DEFAULT_PORTS[p]} for p in Protocol
         ],

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "accounts",
+    "targets",
     "connections",
     "sessions.apps.SessionsConfig",
     "recordings",
@@ -150,6 +151,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.console",
+                "sessions.context_processors.session_protocols",
             ],
         },
     },
@@ -265,7 +267,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "console:login"
-CSRF_FAILURE_VIEW = "pam.api.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "pam.rest.errors.csrf_failure"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -347,7 +349,7 @@ AXES_VERBOSE = False  # no start-up banner in every command's output; lockouts a
 # Addresses PAM never connects to for health checks, jump hosts, sessions and web URLs: CIDR
 # networks, optionally with a port ("10.0.0.0/8", "192.0.2.7:25", "[2001:db8::1]:22"). The
 # database and Redis of the installation itself are always added, on every address of this
-# machine when they run on it (see connections.targets).
+# machine when they run on it (see targets.addresses).
 DEFAULT_TARGET_DENYLIST = [
     "169.254.0.0/16",  # IPv4 link-local: cloud metadata (AWS, GCP, Azure, OpenStack), ECS task
     # metadata 169.254.170.2, AWS DNS and time 169.254.169.253/.123
@@ -426,9 +428,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredPerms"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["pam.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["pam.rest.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "pam.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "pam.rest.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -445,7 +447,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/static/console/favicon.svg",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(api|connection-manager/api/v1)",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pam.api.schema.document_errors"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pam.rest.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "ProtocolEnum": "connections.choices.Protocol",
         "TunnelStateEnum": "connections.choices.TunnelState",

@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("sessions.urls")),
 ]
 
-handler400 = "pam.api.errors.bad_request"
-handler403 = "pam.api.errors.permission_denied"
-handler404 = "pam.api.errors.page_not_found"
-handler500 = "pam.api.errors.server_error"
+handler400 = "pam.rest.errors.bad_request"
+handler403 = "pam.rest.errors.permission_denied"
+handler404 = "pam.rest.errors.page_not_found"
+handler500 = "pam.rest.errors.server_error"

@@ -9,9 +9,6 @@ class SessionType(models.TextChoices):
     WEB = "web", "Web"
 
 
-# The session types this node can open (terminal sessions; graphical ones come later).
-TERMINAL_TYPES = (SessionType.SSH, SessionType.TELNET)
-
 
 class Status(models.TextChoices):
     PENDING = "pending", "Waiting for the terminal"

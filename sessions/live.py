@@ -26,16 +26,16 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from connections.targets import TargetRefused
 from pam.exceptions import ServiceError
 from pam.outages import is_outage
 from sessions import policy
 from sessions.choices import Access, Status
 from sessions.runtime import messages
 from sessions.services import lifecycle
-from sessions.services.hostkeys import HostKeyChanged
-from sessions.ssh import ConnectFailed
 from sessions.transports import transport_class
+from targets.addresses import TargetRefused
+from targets.services.hostkeys import HostKeyChanged
+from targets.ssh import ConnectFailed
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from accounts.models import AuditEvent, GroupRoleMapping, Role, User, UserToken
 from accounts.services.tokens import TOKEN_NAME_MAX
-from pam.api.fields import StrictCharField
+from pam.rest.fields import StrictCharField
 
 
 class RoleField(serializers.SlugRelatedField):

@@ -21,7 +21,7 @@ from connections.choices import (
     TunnelState,
 )
 from connections.models import ConnectionGroup
-from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, WholeValueSerializer
+from pam.rest.fields import StrictBooleanField, StrictCharField, StrictIntegerField, WholeValueSerializer
 
 host_validator = RegexValidator(
     r"^[A-Za-z0-9._:%\[\]-]+\Z", "Enter a host name or an IP address (letters, digits, '.', '-', ':')."

@@ -22,11 +22,8 @@ from connections.services import connections as service
 from connections.services import groups as folders
 from connections.services import health, transfer
 from connections.services import tunnels as tunnel_service
-from pam.api.errors import renamed_fields
-from sessions.api import serializers as session_serializers
-from sessions.api import views as session_views
-from sessions.services import sessions as session_service
 from pam.exceptions import Forbidden
+from pam.rest.errors import renamed_fields
 
 SUCCESS = {"success": True}
 
@@ -57,7 +54,6 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         "reorder": AUTHENTICATED,
         "tags": AUTHENTICATED,
         "share_targets": Perm.CONNECTIONS_SHARE,
-        "connect": Perm.SESSIONS_CONNECT,
         # Tunnels: who may start or stop them is decided per connection (connections.policy).
         "tunnels": AUTHENTICATED,
         "start_tunnels": Perm.SESSIONS_CONNECT,
@@ -146,16 +142,6 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         """connection-manager: decrypted credentials, for the owner and the reveal permission."""
         credentials = service.reveal_credentials(actor=request.user, connection=self.get_object(), ip=client_ip(request))
         return Response(credentials)
-
-    @extend_schema(request=session_serializers.ConnectSerializer, responses={201: session_serializers.SessionCreatedSerializer})
-    @action(detail=True, methods=["post"])
-    def connect(self, request, pk=None):
-        """Open a session on this connection (from the console tree); overrides are never stored."""
-        overrides = session_views._validated(session_serializers.ConnectSerializer, request)
-        session, key = session_service.connect_connection(
-            actor=request.user, connection=self.get_object(), ip=client_ip(request), **overrides
-        )
-        return session_views.created_response(session, key)
 
     @extend_schema(responses=s.TunnelStatesSerializer)
     @action(detail=True, methods=["get"])

@@ -1,6 +1,7 @@
+from django.db import migrations, models
+
 import connections.models
 import pam.fields
-from django.db import migrations, models
 
 
 class Migration(migrations.Migration):

@@ -30,10 +30,10 @@ from connections.choices import (
 )
 from connections.models import Connection, ConnectionTag, JumpHop, Share
 from connections.services.tunnels import check_tunnel_specs
-from connections.targets import check_literal, check_url
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import EncryptedTextField, is_set
 from pam.sshkeys import InvalidKey, load_private_key
+from targets.addresses import check_literal, check_url
 
 MAX_TAGS = 32
 MAX_HOPS = 8

@@ -20,8 +20,8 @@ from accounts.permissions import can
 from accounts.roles import Perm
 from connections.choices import HealthStatus
 from connections.models import Connection
-from connections.targets import TargetRefused, aresolve
 from pam.exceptions import Forbidden, InvalidInput
+from targets.addresses import TargetRefused, aresolve
 
 CHECK_BATCH = 2000  # connections checked together by the periodic task
 RECORD_BATCH = 500  # results written per statement

@@ -31,8 +31,8 @@ from accounts.services.audit import record_event
 from connections import policy
 from connections.choices import ACTIVE_TUNNEL_STATES, RUNNING_TUNNEL_STATES, Protocol, TunnelState
 from connections.models import Connection, Tunnel
-from connections.targets import check_literal
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
+from targets.addresses import check_literal
 
 PENDING_GRACE = 10  # seconds a start may wait for its task before the reaper sends it again
 

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from connections.api.serializers import EntryJumpHostSerializer, host_field, port_field, secret_field
-from pam.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from pam.rest.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from sessions.choices import SessionType, ShareMode
 from sessions.models import Session
 

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
@@ -12,10 +12,10 @@ from rest_framework.views import APIView
 
 from accounts.authentication import client_ip
 from accounts.roles import Perm
-from connections.models import ConnectionGroup
-from pam.api.errors import renamed_fields
-from pam.api.pagination import SessionBrokerPagination
+from connections.models import Connection, ConnectionGroup
 from pam.exceptions import InvalidInput
+from pam.rest.errors import renamed_fields
+from pam.rest.pagination import SessionBrokerPagination
 from sessions.api import serializers as s
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
@@ -207,4 +207,29 @@ class AddressBookConnectView(APIView):
             session, key = service.connect_connection(
                 actor=request.user, connection=target, ip=client_ip(request), **overrides
             )
+        return created_response(session, key)
+
+
+class ConnectionConnectView(generics.GenericAPIView):
+    """POST /api/connections/:id/connect, beside connection-manager's paths (pam.api.connection_manager).
+
+    Opening a session is the session broker's business, so it lives here and connections never
+    imports sessions; a connection the caller may not see is a 404, as on every other
+    /api/connections/:id path.
+    """
+
+    required_perms = {"post": Perm.SESSIONS_CONNECT}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Connection.objects.none()
+        return Connection.objects.visible_to(self.request.user)
+
+    @extend_schema(request=s.ConnectSerializer, responses={201: s.SessionCreatedSerializer})
+    def post(self, request, pk=None):
+        """Open a session on this connection (from the console tree); overrides are never stored."""
+        overrides = _validated(s.ConnectSerializer, request)
+        session, key = service.connect_connection(
+            actor=request.user, connection=self.get_object(), ip=client_ip(request), **overrides
+        )
         return created_response(session, key)

@@ -29,12 +29,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from pam.outages import RepeatedFailure, is_outage
 from sessions import drive
 from sessions.choices import Access
 from sessions.live import LiveSession
 from sessions.runtime import messages
 from sessions.runtime.attachments import LocalAttachment, RemoteAttachment
-from pam.outages import RepeatedFailure, is_outage
 from sessions.services import lifecycle, nodes
 
 logger = logging.getLogger(__name__)

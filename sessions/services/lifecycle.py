@@ -27,7 +27,7 @@ from sessions.choices import LIVE_STATUSES, Access, Status
 from sessions.models import Session, SessionChannel, Viewer
 from sessions.runtime import messages
 from sessions.services import nodes
-from sessions.services.sessions import credentials_for
+from sessions.services.sessions import route_for as session_route
 
 
 def load_session(session_id):
@@ -46,9 +46,8 @@ def expire_unopened(*, session_id):
 
 
 def route_for(session_id):
-    """Where and how to reach the session's target, with the credentials to sign in (server side)."""
-    session = Session.objects.select_related("connection").get(pk=session_id)
-    return {"host": session.host, "port": session.port, "username": session.username, **credentials_for(session)}
+    """The session's Route: where and how to reach its target, with the credentials (server side)."""
+    return session_route(Session.objects.select_related("connection").get(pk=session_id))
 
 
 def ended_among(session_ids):

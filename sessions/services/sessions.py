@@ -1,7 +1,7 @@
 """Sessions: open one (ad hoc, from a saved connection, from an address-book entry), end one.
 
 Opening a session only records what to connect to; the target is reached when the terminal
-attaches (sessions.engine), on whichever node serves that websocket. Credentials given for one
+attaches (sessions.runtime), on whichever node serves that websocket. Credentials given for one
 session (ad hoc, or prompted at connect time) are kept encrypted on the session until then and
 wiped once used; a saved connection's credentials are read from the connection, never copied.
 """
@@ -19,9 +19,9 @@ from accounts.choices import AuditAction
 from accounts.permissions import can
 from accounts.roles import Perm
 from accounts.services.audit import record_event
-from connections.choices import DEFAULT_PORTS, KEY_PROTOCOLS, Protocol
+from connections.choices import DEFAULT_PORTS, Protocol
 from connections.models import Connection
-from connections.targets import check_literal
+from connections.services.routes import jump_hops, stored_credentials
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
@@ -30,6 +30,8 @@ from sessions.choices import SessionType, ShareMode
 from sessions.models import Session
 from sessions.runtime import messages
 from sessions.transports import available_types, transport_class
+from targets.addresses import check_literal
+from targets.routes import Hop, Route
 
 SHARE_KEY_BYTES = 24
 MAX_HOPS = 8
@@ -199,7 +201,7 @@ def connect_connection(*, actor, connection, username=None, password=None, ip=No
     # Credentials that no longer open refuse the session now (409), not when the terminal attaches.
     if not prompted:
         stored_credentials(connection)
-    connection_hops(connection)
+    jump_hops(connection)
     options.setdefault("recording_enabled", connection.recording_enabled)
     options.setdefault("banner", connection.display_name and f"Connected to {connection.display_name}")
     for flag in ("enable_drive", "disable_copy", "disable_paste"):
@@ -218,25 +220,17 @@ def connect_connection(*, actor, connection, username=None, password=None, ip=No
     )
 
 
-def stored_credentials(connection):
-    """A saved connection's own decrypted credentials (server side only).
-
-    Raises ``UnreadableSecret`` (a 409) when one does not open for this connection.
-    """
-    credentials = {"password": connection.password}
-    if connection.protocol in KEY_PROTOCOLS:
-        credentials["private_key"] = connection.private_key
-    return credentials
-
-
-def credentials_for(session):
+def route_for(session):
     """Everything needed to reach the target: the session's own secrets, else the connection's.
 
     The one place stored credentials meet connect-time overrides: they are used only for the
-    stored username, never for another account named at connect time.
+    stored username, never for another account named at connect time. A session on a
+    connection goes through the connection's jump hosts as they are stored now; an ad-hoc
+    session through its own.
     """
     own = json.loads(session.secrets) if session.secrets else {}
     connection = session.connection
+    jumps = [Hop.from_mapping(hop) for hop in own.get("hops", [])]
     if connection is not None:
         # Its stored credentials now belong to where it points now, not where it pointed.
         if (session.host, session.port) != connection.endpoint():
@@ -244,17 +238,12 @@ def credentials_for(session):
         if not own.get("prompted") and session.username == connection.username:
             for name, value in stored_credentials(connection).items():
                 own.setdefault(name, value)
-        own["hops"] = connection_hops(connection)
-    own.setdefault("hops", [])
-    return own
-
-
-def connection_hops(connection):
-    """A saved connection's jump hosts with their decrypted credentials, in order (server side only)."""
-    return [
-        {"host": h.host, "port": h.port, "username": h.username, "password": h.password, "private_key": h.private_key}
-        for h in connection.jump_hops.all()
-    ]
+        jumps = jump_hops(connection)
+    target = Hop(
+        host=session.host, port=session.port, username=session.username,
+        password=own.get("password") or "", private_key=own.get("private_key") or "",
+    )
+    return Route(target=target, jumps=jumps)
 
 
 def rotate_share_key(*, actor, session, share_mode=None):

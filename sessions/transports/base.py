@@ -4,7 +4,9 @@ A live session knows nothing of SSH or telnet: it owns the viewers, their access
 control, the recording and the end. A transport owns one target connection and moves bytes:
 
 - ``open(route, cols=, rows=, user_id=)`` reaches and signs in to the target (a coroutine;
-  blocking client libraries run in a thread). Nothing typed reaches the target before it returns.
+  blocking client libraries run in a thread); ``route`` is a targets.routes.Route, the one value
+  that carries the target, its jump hosts and their secrets. Nothing typed reaches the target
+  before it returns.
 - ``start()`` begins delivering output: ``session.transport_output(data)`` on the event loop,
   in order, for each piece; ``session.transport_closed(message)`` once when the target hangs up
   or the link breaks.

@@ -1,4 +1,4 @@
-"""SSH terminals: a shell on a PTY through the route's jump hosts (paramiko, sessions.ssh).
+"""SSH terminals: a shell on a PTY through the route's jump hosts (paramiko, targets.ssh).
 
 How one node holds many of them (measured in bench/README.md):
 - A paramiko channel signals new data through a pipe, watched with the loop's epoll reader: no
@@ -17,8 +17,8 @@ from functools import partial
 
 from django.db import close_old_connections
 
-from sessions.ssh import open_shell
 from sessions.transports.base import Transport
+from targets.ssh import open_shell
 
 READ_CHUNK = 65536
 READ_BURST = 1 << 20  # most bytes taken from one session per wakeup, so others get their turn
@@ -54,19 +54,7 @@ class SshTransport(Transport):
 
     async def open(self, route, *, cols, rows, user_id):
         self.link = await self.loop.run_in_executor(
-            None,
-            partial(
-                _open_shell_in_thread,
-                host=route["host"],
-                port=route["port"],
-                username=route["username"],
-                password=route.get("password", ""),
-                private_key=route.get("private_key", ""),
-                hops=route.get("hops", []),
-                user_id=user_id,
-                cols=cols,
-                rows=rows,
-            ),
+            None, partial(_open_shell_in_thread, route=route, user_id=user_id, cols=cols, rows=rows)
         )
 
     def start(self):

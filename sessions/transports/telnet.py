@@ -20,9 +20,9 @@ import struct
 import telnetlib3
 from telnetlib3.telopt import IAC, NAWS, SB, SE
 
-from connections.targets import aresolve
-from sessions.ssh import ConnectFailed
 from sessions.transports.base import Transport
+from targets.addresses import aresolve
+from targets.ssh import ConnectFailed
 
 CONNECT_TIMEOUT = 15
 LOGIN_PROMPT = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)
@@ -103,8 +103,10 @@ class TelnetLink:
         self.writer.close()
 
 
-async def open_telnet(*, host, port, username="", password="", cols=80, rows=24):
-    """Connect and sign in; the user's keystrokes reach the target only after this returns."""
+async def open_telnet(hop, *, cols=80, rows=24):
+    """Connect to ``hop`` (a route's target: telnet has no jump hosts) and sign in as its account;
+    the user's keystrokes reach the target only after this returns."""
+    host, port = hop.host, hop.port
     addresses = await aresolve(host, port)  # refuses a denied target
     last_error = None
     for address in addresses:
@@ -120,7 +122,7 @@ async def open_telnet(*, host, port, username="", password="", cols=80, rows=24)
             continue
         link = TelnetLink(reader, writer)
         try:
-            await link.sign_in(username, password)
+            await link.sign_in(hop.username, hop.password)
         except BaseException:
             link.close()
             raise
@@ -141,10 +143,7 @@ class TelnetTransport(Transport):
         self.reader = None
 
     async def open(self, route, *, cols, rows, user_id):
-        self.link = await open_telnet(
-            host=route["host"], port=route["port"], username=route["username"], password=route.get("password", ""),
-            cols=cols, rows=rows,
-        )
+        self.link = await open_telnet(route.target, cols=cols, rows=rows)
 
     def start(self):
         self.reader = self.loop.create_task(self._read())

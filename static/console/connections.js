@@ -9,6 +9,8 @@
   const DEFAULT_PORTS = Object.fromEntries(PAGE.protocols.map((p) => [p.value, p.defaultPort]));
   const PROTOCOL_LABELS = Object.fromEntries(PAGE.protocols.map((p) => [p.value, p.label]));
   const KEY_PROTOCOLS = PAGE.keyProtocols;
+  // What opens as a session in the browser: the session broker's list (sessions.context_processors).
+  const SESSION_PROTOCOLS = JSON.parse(document.getElementById("session-protocols").textContent);
   const RDP_KEYS = ["domain", "security", "resolution", "color_depth"];
   const HEALTH_BATCH = 500; // health checks per request
   const COLLAPSED_KEY = "pam.connections.collapsed";
@@ -617,7 +619,7 @@
   // --- opening a session ---------------------------------------------------------------------
 
   function canOpenSession(d) {
-    return PAGE.canConnect && PAGE.sessionProtocols.includes(d.protocol);
+    return PAGE.canConnect && SESSION_PROTOCOLS.includes(d.protocol);
   }
 
   // session-broker: a connection that asks at connect time, or has nothing stored to log in with.

@@ -10,7 +10,8 @@ from accounts.models import AuditEvent, GroupRoleMapping, LoginSession, Role
 from accounts.roles import Perm
 from connections.models import ConnectionTag, Share
 from recordings.models import Recording
-from sessions.models import KnownHost, Session
+from sessions.models import Session
+from targets.models import KnownHost
 from tests.accounts.test_admin import user_change_form
 from tests.factories import make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
@@ -170,10 +171,10 @@ def test_host_key_pin_cannot_be_edited_in_admin_and_its_deletion_is_audited(brow
         fingerprint="SHA256:old",
     )
     form = {"host": "127.0.0.1", "port": 2200, "key_type": "ssh-ed25519", "public_key": "BBBB", "fingerprint": "SHA256:new"}
-    browser.post(reverse("admin:pam_sessions_knownhost_change", args=[quote(known.pk)]), form)
+    browser.post(reverse("admin:targets_knownhost_change", args=[quote(known.pk)]), form)
     known.refresh_from_db()
     assert (known.public_key, known.fingerprint) == ("AAAA", "SHA256:old")  # only a sighting can replace a pin
-    delete(browser, "pam_sessions_knownhost", known.pk)
+    delete(browser, "targets_knownhost", known.pk)
     assert audited("admin.deleted", "127.0.0.1:2200", by=browser.user).exists()
 
 

@@ -11,7 +11,8 @@ from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, LoginSession, 
 from accounts.roles import ADMIN_PERMS, Perm
 from connections.models import ConnectionTag, JumpHop, Share, Tunnel
 from recordings.models import Recording
-from sessions.models import HostKeySighting, KnownHost, Node, Session, Viewer
+from sessions.models import Node, Session, Viewer
+from targets.models import HostKeySighting, KnownHost
 from tests.factories import browser_with, make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
 pytestmark = pytest.mark.django_db
@@ -137,8 +138,8 @@ def test_user_manager_manages_users_but_not_api_keys():
         ([Perm.USERS_MANAGE], "admin:auth_group_add", 200),
         ([Perm.USERS_MANAGE], "admin:accounts_grouprolemapping_changelist", 403),
         ([Perm.GROUP_MAPPINGS_MANAGE], "admin:accounts_grouprolemapping_add", 200),
-        ([Perm.HOSTKEYS_MANAGE], "admin:pam_sessions_knownhost_changelist", 200),
-        ([Perm.CONNECTIONS_EDIT_ANY], "admin:pam_sessions_knownhost_changelist", 403),
+        ([Perm.HOSTKEYS_MANAGE], "admin:targets_knownhost_changelist", 200),
+        ([Perm.CONNECTIONS_EDIT_ANY], "admin:targets_knownhost_changelist", 403),
         ([Perm.CONNECTIONS_EDIT_ANY], "admin:connections_connection_changelist", 200),
         # The connection form edits stored credentials directly: it needs the reveal permission.
         ([Perm.CONNECTIONS_CREATE, Perm.CONNECTIONS_EDIT_ANY], "admin:connections_connection_add", 403),

@@ -1,6 +1,6 @@
 import pytest
 
-from connections.targets import deny_rules
+from targets.addresses import deny_rules
 
 
 @pytest.fixture(autouse=True)

@@ -58,7 +58,7 @@ def test_denied_stored_connection_is_not_contacted(client_as, settings):
     client = client_as("poweruser")
     conn = make_connection(client.user, host="127.0.0.9")
     settings.TARGET_DENYLIST = ["127.0.0.9/32"]
-    from connections.targets import deny_rules
+    from targets.addresses import deny_rules
 
     deny_rules.cache_clear()
     assert "not an allowed target" in check(client, {"id": conn.pk})[0]["error"]

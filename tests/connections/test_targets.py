@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from connections import targets
-from connections.targets import TargetRefused, check_literal, normalize, resolve
+from targets import addresses
+from targets.addresses import TargetRefused, check_literal, normalize, resolve
 
 METADATA_SPELLINGS = [
     "169.254.169.254",
@@ -74,12 +74,12 @@ def test_normalize_unwraps_embedded_ipv4():
 @pytest.fixture
 def on_postgres_and_redis(monkeypatch):
     endpoints = [("localhost", 5432, "PAM's database"), ("127.0.0.1", 6379, "PAM's Redis")]
-    monkeypatch.setattr(targets, "own_endpoints", lambda: endpoints)
+    monkeypatch.setattr(addresses, "own_endpoints", lambda: endpoints)
 
 
 def test_own_endpoints_follow_the_settings(settings):
     settings.REDIS_URL = "redis://cache.internal:6380/2"
-    endpoints = targets.own_endpoints()
+    endpoints = addresses.own_endpoints()
     assert ("cache.internal", 6380, "PAM's Redis") in endpoints
     database = settings.DATABASES["default"]
     on_postgres = database["ENGINE"].endswith("postgresql")
@@ -140,7 +140,7 @@ def test_pams_database_and_redis_are_refused_on_every_address_of_this_machine(on
 
 def test_a_database_configured_by_this_machines_address_is_refused_on_loopback_too(monkeypatch):
     public = machine_addresses()[0]
-    monkeypatch.setattr(targets, "own_endpoints", lambda: [(str(public), 5432, "PAM's database")])
+    monkeypatch.setattr(addresses, "own_endpoints", lambda: [(str(public), 5432, "PAM's database")])
     for host in ("127.0.0.1", "::1", str(public)):
         with pytest.raises(TargetRefused, match="PAM's database"):
             resolve(host, 5432)

@@ -20,9 +20,9 @@ from accounts.services.users import disable_user
 from connections import tunnels
 from connections.models import Connection, JumpHop, Tunnel
 from connections.services.tunnels import reap_lost_tunnels
-from sessions.models import KnownHost
-from sessions.services.hostkeys import HostRoute
 from pam.celery import app as celery_app
+from targets.models import KnownHost
+from targets.services.hostkeys import HostRoute
 from tests.factories import make_connection, make_user
 from tests.processes import ROOT
 from tests.tunnels import celery_worker, echo_through, free_tunnel_port, new_queue, port_is_open

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import Role
 from accounts.services.group_mappings import create_mapping
 from connections.services.connections import create_connection
-from connections.targets import deny_rules, refusal
 from sessions.services.sessions import create_session
+from targets.addresses import deny_rules, refusal
 from tests.factories import (
     make_address_book_folder,
     make_api_key,

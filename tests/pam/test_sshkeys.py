@@ -8,17 +8,18 @@ import subprocess
 
 import paramiko
 import pytest
-from django.contrib.admin.utils import quote
-from django.urls import reverse
 from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.admin.utils import quote
+from django.urls import reverse
 
 from connections.models import Connection, JumpHop
 from pam.sshkeys import KEY_CLASSES, MAX_KEY_TEXT, InvalidKey, check_key_size, load_private_key
 from sessions.models import Session
 from sessions.services.sessions import create_session
-from sessions.ssh import AuthFailed, open_chain
+from targets.routes import Hop, Route
+from targets.ssh import AuthFailed, open_chain
 from tests.factories import make_address_book_folder, make_connection, make_user
 from tests.sessions.helpers import Terminal
 
@@ -221,7 +222,7 @@ def test_admin_form_refuses_an_oversized_rsa_key_without_loading_it(admin_client
 def test_stored_oversized_key_fails_the_connection_without_loading_it(sshd, huge_key, key_loads):
     """A key stored before this limit reaches the SSH client as a clear refusal, not a 15 s load."""
     with pytest.raises(AuthFailed, match="at most 4096 bits"):
-        open_chain(host=sshd.host, port=sshd.port, username=sshd.user, private_key=huge_key)
+        open_chain(Route(Hop(host=sshd.host, port=sshd.port, username=sshd.user, private_key=huge_key)))
     assert key_loads == []
 
 

@@ -3,6 +3,7 @@ session on an address-book entry or a saved connection. Every endpoint, each rol
 
 import json
 import uuid
+from dataclasses import asdict
 
 import pytest
 from django.db import connection as db
@@ -12,7 +13,7 @@ from accounts.choices import AuditAction
 from accounts.models import AuditEvent, Role
 from connections.models import Connection, JumpHop, Share
 from sessions.models import Session
-from sessions.services.sessions import credentials_for, share_digest, share_key_matches
+from sessions.services.sessions import route_for, share_digest, share_key_matches
 from tests.factories import make_address_book_folder, make_connection, make_role, make_user, make_user_token
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +142,7 @@ def test_generate_keypair_returns_public_key_as_banner_text(client_as):
     assert body["banner_text"].startswith("ssh-ed25519 ")
     session = Session.objects.get()
     assert session.public_key == body["banner_text"]
-    assert credentials_for(session)["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert route_for(session).target.private_key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert "PRIVATE KEY" not in json.dumps(body)
 
 
@@ -179,13 +180,13 @@ def test_every_documented_field_is_accepted(client_as, ssh_key):
     assert session.enable_drive and session.disable_copy and session.disable_paste
     assert session.share_mode == "read-write"
     assert session.jump_chain == ["hop1@10.0.9.1:2222", "hop2@10.0.9.2:22"]
-    credentials = credentials_for(session)
-    assert credentials["password"] == "root-pw-123" and credentials["private_key"] == ssh_key
-    assert [(h["host"], h["username"], h.get("password")) for h in credentials["hops"]] == [
+    route = route_for(session)
+    assert route.target.password == "root-pw-123" and route.target.private_key == ssh_key
+    assert [(h.host, h.username, h.password) for h in route.jumps] == [
         ("10.0.9.1", "hop1", "hop-pw-1"),
-        ("10.0.9.2", "hop2", None),
+        ("10.0.9.2", "hop2", ""),
     ]
-    assert credentials["hops"][1]["private_key"] == ssh_key
+    assert route.jumps[1].private_key == ssh_key
 
 
 def test_banner_and_flags_default_off(client_as):
@@ -208,8 +209,8 @@ def test_legacy_jump_fields_become_one_hop(client_as, ssh_key):
     assert client.post("/api/sessions", {**SSH, **legacy}, format="json").status_code == 201
     session = Session.objects.get()
     assert session.jump_chain == ["legacy@10.0.9.1:2200"]
-    (hop,) = credentials_for(session)["hops"]
-    assert (hop["host"], hop["port"], hop["username"], hop["password"], hop["private_key"]) == (
+    (hop,) = route_for(session).jumps
+    assert (hop.host, hop.port, hop.username, hop.password, hop.private_key) == (
         "10.0.9.1", 2200, "legacy", "legacy-pw", ssh_key
     )
 
@@ -232,7 +233,7 @@ def test_jump_hosts_win_over_legacy_fields(client_as):
     assert client.post("/api/sessions", body, format="json").status_code == 201
     session = Session.objects.get()
     assert session.jump_chain == ["new@10.0.9.5:22"]
-    assert "legacy-pw" not in json.dumps(credentials_for(session))
+    assert "legacy-pw" not in json.dumps(asdict(route_for(session)))
 
 
 BAD_CREATE = [
@@ -365,7 +366,7 @@ def test_credentials_are_encrypted_at_rest(client_as, ssh_key):
 def test_ephemeral_private_key_is_encrypted_at_rest(client_as):
     client = client_as("poweruser")
     client.post("/api/sessions", {**SSH, "generate_keypair": True}, format="json")
-    private_key = credentials_for(Session.objects.get())["private_key"]
+    private_key = route_for(Session.objects.get()).target.private_key
     assert private_key.splitlines()[1] not in raw_sessions()
 
 
@@ -720,7 +721,7 @@ def test_address_book_connect_returns_documented_keys(client_as, book):
     assert (session.owner, session.connection, session.host, session.port, session.username) == (
         client.user, book[1], "10.0.0.5", 22, "deploy"
     )
-    assert credentials_for(session)["password"] == "stored-pw"
+    assert route_for(session).target.password == "stored-pw"
 
 
 def test_address_book_connect_does_not_copy_stored_credentials(client_as, book):
@@ -768,7 +769,7 @@ def test_prompted_credentials_are_for_the_session_only(client_as, book, entry_fi
     session = Session.objects.get()
     assert session.username == "jdoe"
     assert json.loads(session.secrets)["password"] == "typed-pw-789"
-    assert credentials_for(session)["password"] == "typed-pw-789"
+    assert route_for(session).target.password == "typed-pw-789"
 
 
 def test_prompted_password_replaces_a_stored_key(client_as, book, ssh_key):
@@ -777,8 +778,8 @@ def test_prompted_password_replaces_a_stored_key(client_as, book, ssh_key):
     entry.private_key = ssh_key
     entry.save(update_fields=["private_key"])
     client_as("operator", groups=["ops"]).post(ENTRY_URL, {"password": "typed"}, format="json")
-    credentials = credentials_for(Session.objects.get())
-    assert credentials["password"] == "typed" and not credentials.get("private_key")
+    target = route_for(Session.objects.get()).target
+    assert target.password == "typed" and not target.private_key
 
 
 def test_entry_with_a_stored_key_needs_no_password(client_as, book, ssh_key):
@@ -909,7 +910,7 @@ def test_connection_connect_override_is_not_stored(client_as, shared_connection)
     assert (connection.username, connection.password) == ("dba", "stored-pw")
     session = Session.objects.get()
     assert session.username == "other" and (session.width, session.height) == (800, 600)
-    assert credentials_for(session)["password"] == "typed-pw"
+    assert route_for(session).target.password == "typed-pw"
 
 
 def test_a_user_with_sessions_cannot_be_deleted_but_can_be_disabled(admin_client):

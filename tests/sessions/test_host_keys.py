@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from sessions.models import HostKeySighting, KnownHost
 from sessions.services.sessions import create_session
+from targets.models import HostKeySighting, KnownHost
 from tests import targets
 from tests.factories import make_user
 from tests.sessions.helpers import Terminal
@@ -145,11 +145,11 @@ def test_differing_keys_seen_by_two_users_are_kept_and_an_admin_accepts_the_chos
     assert seen[key_two].first_seen <= seen[key_three].first_seen <= seen[key_three].last_seen
 
     browser = admin_browser(admin)
-    changelist = reverse("admin:pam_sessions_hostkeysighting_changelist")
+    changelist = reverse("admin:targets_hostkeysighting_changelist")
     page = browser.get(changelist, {"known_host": pin.pk}).content.decode()
     for shown in (key_two, key_three, str(first), str(second), pinned):
         assert shown in page
-    route_page = browser.get(reverse("admin:pam_sessions_knownhost_change", args=[quote(pin.pk)])).content.decode()
+    route_page = browser.get(reverse("admin:targets_knownhost_change", args=[quote(pin.pk)])).content.decode()
     assert key_two in route_page and key_three in route_page
 
     both = [seen[key_two].pk, seen[key_three].pk]

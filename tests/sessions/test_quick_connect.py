@@ -15,7 +15,7 @@ from django.test import Client
 
 from connections.models import Connection
 from sessions.models import Session
-from sessions.services.sessions import credentials_for, share_digest
+from sessions.services.sessions import route_for, share_digest
 from tests.factories import make_address_book_folder, make_connection, make_user
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +190,7 @@ def test_a_password_in_the_link_is_never_used(book, trusted):
 
 def test_a_password_in_a_trusted_link_is_not_used_for_a_stored_entry(book, trusted):
     browser(groups=["ops"]).get(connect_url(**BOOK, password="from-the-url"), HTTP_REFERER=f"{NETBOX}/")
-    assert credentials_for(Session.objects.get())["password"] == "stored-pw"
+    assert route_for(Session.objects.get()).target.password == "stored-pw"
 
 
 # --- roles -----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_confirmation_post_opens_the_address_book_session(book):
     session = Session.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/client/{session.pk}"
     assert session.owner == client.user and session.connection == book and session.dpi == 120
-    assert credentials_for(session)["password"] == "stored-pw"
+    assert route_for(session).target.password == "stored-pw"
 
 
 def test_a_links_other_username_is_never_given_the_stored_password(book):
@@ -249,7 +249,7 @@ def test_a_links_other_username_is_never_given_the_stored_password(book):
     assert response.status_code == 400 and Session.objects.count() == 0
     client.post("/api/connect", {**fields, "password": "typed-jdoe-pw"})
     session = Session.objects.get()
-    assert session.username == "jdoe" and credentials_for(session)["password"] == "typed-jdoe-pw"
+    assert session.username == "jdoe" and route_for(session).target.password == "typed-jdoe-pw"
 
 
 def test_post_without_csrf_token_is_refused(book):
@@ -268,7 +268,7 @@ def test_credential_form_post_opens_the_session_with_the_typed_password(book):
     session = Session.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/client/{session.pk}"
     assert "typed-pw-987" not in response["Location"] and "typed-pw-987" not in response.content.decode()
-    assert session.username == "jdoe" and credentials_for(session)["password"] == "typed-pw-987"
+    assert session.username == "jdoe" and route_for(session).target.password == "typed-pw-987"
     entry = Connection.objects.get(pk=book.pk)
     assert entry.username == "deploy" and entry.password == "stored-pw"
 
@@ -295,7 +295,7 @@ def test_ad_hoc_form_post_opens_the_session(settings):
     session = Session.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/client/{session.pk}"
     assert (session.host, session.port, session.username, session.connection) == ("10.0.1.50", 2222, "root", None)
-    assert credentials_for(session)["password"] == "typed-pw-654"
+    assert route_for(session).target.password == "typed-pw-654"
     assert "typed-pw-654" not in response["Location"]
 
 

@@ -17,10 +17,11 @@ from rest_framework.test import APIClient
 from accounts.models import AuditEvent
 from connections.models import JumpHop
 from recordings.models import Recording
-from sessions.models import KnownHost, Session, Viewer
-from sessions.services.hostkeys import accept_host_key
+from sessions.models import Session, Viewer
 from sessions.services.lifecycle import terminate_session
 from sessions.services.sessions import connect_connection, create_session
+from targets.models import KnownHost
+from targets.services.hostkeys import accept_host_key
 from tests.factories import make_connection, make_user
 from tests.sessions.helpers import Terminal
 from tests.targets import asciinema_cat

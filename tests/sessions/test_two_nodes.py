@@ -47,7 +47,7 @@ def api(base, method, path, token, body=None):
 
 
 def node_of(process):
-    """The prefix of the node ids (sessions.engine) a daphne process registers."""
+    """The prefix of the node ids (sessions.runtime.node) a daphne process registers."""
     return f"{socket.gethostname()}-{process.pid}-"
 
 

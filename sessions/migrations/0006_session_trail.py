@@ -1,7 +1,8 @@
 
+import uuid
+
 import django.db.models.deletion
 import django.utils.timezone
-import uuid
 from django.db import migrations, models
 
 
@@ -24,7 +25,7 @@ def channels_to_trail(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pam_sessions', '0004_viewer_credential'),
+        ('pam_sessions', '0005_host_keys_move_to_targets'),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-"""OpenAPI postprocessing: the one error shape of pam/api/errors.py, documented on every operation."""
+"""OpenAPI postprocessing: the one error shape of pam/rest/errors.py, documented on every operation."""
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
-from connections.targets import literal_address
 from pam.exceptions import Conflict
-from sessions.models import HostKeySighting, KnownHost
+from targets.addresses import literal_address
+from targets.models import HostKeySighting, KnownHost
 
 
 class HostKeyChanged(Exception):
