@@ -144,7 +144,7 @@ ADMIN_PERMS = {
     "connections.tunnel": {"view": {Perm.SESSIONS_WATCH_ANY}, "stop": {Perm.SESSIONS_TERMINATE_ANY}},
     "pam_sessions.session": {"view": {Perm.AUDIT_VIEW}, "terminate": {Perm.SESSIONS_TERMINATE_ANY}},
     "pam_sessions.viewer": {"view": {Perm.SESSIONS_WATCH_ANY}},
-    "pam_sessions.node": {"view": {Perm.AUDIT_VIEW}},
+    "nodes.node": {"view": {Perm.AUDIT_VIEW}},
     "targets.knownhost": _each(_CRUD, Perm.HOSTKEYS_MANAGE),
     "targets.hostkeysighting": _each(("view", "delete", "accept"), Perm.HOSTKEYS_MANAGE),
     "recordings.recording": {

@@ -7,7 +7,8 @@ class ConnectionsConfig(AppConfig):
 
     def ready(self):
         from accounts.signals import access_revoked
-        from connections.services.tunnels import stop_tunnels_of
+        from connections.services.tunnels import on_nodes_lost, stop_tunnels_of
+        from nodes.signals import nodes_lost
 
         # A user whose access is cut keeps no tunnel open either.
         access_revoked.connect(
@@ -15,3 +16,5 @@ class ConnectionsConfig(AppConfig):
             weak=False,
             dispatch_uid="connections.stop_tunnels_of",
         )
+        # A worker that stopped beating left its tunnels for another one.
+        nodes_lost.connect(on_nodes_lost, weak=False, dispatch_uid="connections.nodes_lost")

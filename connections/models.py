@@ -310,9 +310,9 @@ class Tunnel(models.Model):
 
     One row per (connection, local port), reused from run to run. Only one active row may hold
     a local port in the whole installation (a partial unique constraint): that is what makes a
-    port *taken* between connections, whichever node asks. ``node`` names the worker process
-    holding the tunnel and ``seen_at`` is its heartbeat; a tunnel whose worker went silent is
-    restarted elsewhere (connections.services.tunnels.reap_lost_tunnels).
+    port *taken* between connections, whichever node asks. ``node`` names the worker holding the
+    tunnel, a node of the registry (nodes.Node) that beats for all it holds; a tunnel whose node
+    is dead or gone is restarted elsewhere (connections.services.tunnels.reap_lost_tunnels).
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tunnel_states")
@@ -321,7 +321,7 @@ class Tunnel(models.Model):
     remote_port = models.PositiveIntegerField(validators=PORT_VALIDATORS)
     state = models.CharField(max_length=10, choices=TunnelState.choices, default=TunnelState.STOPPED, db_index=True)
     message = models.CharField(max_length=500, blank=True, help_text="Why it is down or failed; never a secret.")
-    node = models.CharField(max_length=100, blank=True, help_text="The worker process holding the tunnel.")
+    node = models.CharField(max_length=100, blank=True, help_text="The node (worker) holding the tunnel.")
     bytes_in = models.BigIntegerField(default=0, help_text="Local client to remote end.")
     bytes_out = models.BigIntegerField(default=0, help_text="Remote end to local client.")
     connections_total = models.PositiveIntegerField(default=0, help_text="Local connections forwarded.")
@@ -331,7 +331,6 @@ class Tunnel(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
-    seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat of the holding worker.")
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -12,10 +12,12 @@ Why it is built this way:
   second, or at once when a task wakes it) and closes them. So a stop works from any process
   and with any Celery pool (prefork children, solo, threads) without knowing which process
   holds the tunnel.
-- The manager writes state, counters and a heartbeat (``seen_at``) to its rows. A tunnel whose
-  worker went silent (killed, machine lost) is handed to another worker by the periodic reaper
-  (connections.services.tunnels.reap_lost_tunnels); a worker shutting down hands its tunnels
-  back the same way.
+- The manager writes state and counters to its rows, and proves its process alive as a node of
+  kind ``worker`` in the one node registry (nodes.services: registered on start, a heartbeat
+  every NODE_HEARTBEAT, deregistered on a clean shutdown). A tunnel whose node is dead (killed,
+  machine lost) or gone is handed to another worker by the reaper (nodes_lost, and
+  connections.services.tunnels.reap_lost_tunnels); a worker shutting down hands its tunnels
+  back itself.
 - Tunnels are independent of each other: each has its own listener, bound to 127.0.0.1 only,
   its own SSH link along the connection's route (connections.services.routes; targets.ssh.open_chain:
   host keys pinned, the deny list applied to the first hop), and its own reconnect loop with exponential
@@ -45,6 +47,8 @@ from django.utils import timezone
 from connections.choices import RUNNING_TUNNEL_STATES, TunnelState
 from connections.models import Connection, Tunnel
 from connections.services.routes import route_for_connection
+from nodes.choices import NodeKind
+from nodes.services import beat, deregister_node, register_node
 from targets.addresses import TargetRefused, check_literal
 from targets.services.hostkeys import HostKeyChanged
 from targets.ssh import AuthFailed, ConnectFailed, open_chain
@@ -234,7 +238,7 @@ class RunningTunnel:
     def _report(self, state, message):
         """Write the state, unless the tunnel was asked to stop meanwhile (that wins)."""
         now = timezone.now()
-        fields = {"state": state, "message": message[:500], "updated_at": now, "seen_at": now}
+        fields = {"state": state, "message": message[:500], "updated_at": now}
         if state == TunnelState.FAILED:
             fields.update(stopped_at=now, connections_open=0)
         try:
@@ -344,14 +348,19 @@ def _text(exc):
 
 
 class TunnelManager:
-    """The tunnels held by this process: claims them, closes them when asked, reports them."""
+    """The tunnels held by this process: claims them, closes them when asked, reports them.
+
+    It is a node of kind worker in the node registry, registered before it claims anything, so a
+    tunnel's ``node`` names a registered node until that node is reaped or deregistered.
+    """
 
     def __init__(self):
         self.pid = os.getpid()
         self.node_id = f"{socket.gethostname()[:60]}-{self.pid}-{secrets.token_hex(3)}"
+        register_node(self.node_id, kind=NodeKind.WORKER, pid=self.pid)
         self._tunnels = {}  # row id -> RunningTunnel
         self._reported = {}  # row id -> counters last written
-        self._beat_at = 0.0
+        self._beat_at = time.monotonic()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._done = threading.Event()
@@ -375,12 +384,13 @@ class TunnelManager:
         Each row is claimed with a conditional UPDATE, so two workers given the same task never
         both open a tunnel.
         """
+        beat(self.node_id, kind=NodeKind.WORKER)  # registered again first, should it have been reaped
         now = timezone.now()
         waiting = Tunnel.objects.filter(connection_id=connection_id, state=TunnelState.STARTING, node="")
         opened = 0
         for pk in list(waiting.values_list("pk", flat=True)):
             if not Tunnel.objects.filter(pk=pk, state=TunnelState.STARTING, node="").update(
-                node=self.node_id, seen_at=now, updated_at=now
+                node=self.node_id, updated_at=now
             ):
                 continue  # another worker took it first
             row = Tunnel.objects.get(pk=pk)
@@ -392,7 +402,8 @@ class TunnelManager:
         return opened
 
     def shutdown(self, release=True):
-        """Close every tunnel; with ``release``, leave them for the next worker to reopen."""
+        """Close every tunnel; with ``release``, leave them for the next worker to reopen and leave
+        the node registry (without, the rows stay as they are, as a killed worker leaves them)."""
         self._done.set()
         self._wake.set()
         with self._lock:
@@ -420,6 +431,13 @@ class TunnelManager:
                 logger.warning("Could not hand back %d tunnel(s) at shutdown", len(tunnels))
         if self._thread is not threading.current_thread():
             self._thread.join(JOIN_TIMEOUT)
+        if release:
+            # After the loop's last heartbeat, which would register the node again. Rows a failed
+            # hand-back left naming this node are reaped as those of a node gone.
+            try:
+                deregister_node(self.node_id)
+            except DatabaseError:
+                logger.warning("Could not deregister node %s at shutdown; it is reaped once stale", self.node_id)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -431,6 +449,7 @@ class TunnelManager:
                 if self._done.is_set():
                     return
                 try:
+                    self._beat()
                     self._look()
                 except DatabaseError:
                     logger.warning("Tunnel manager: the database could not be reached; trying again")
@@ -440,8 +459,14 @@ class TunnelManager:
         finally:
             _close_db()
 
+    def _beat(self):
+        """Prove this worker alive every NODE_HEARTBEAT seconds, whether it holds tunnels or not."""
+        if time.monotonic() - self._beat_at >= settings.NODE_HEARTBEAT:
+            beat(self.node_id, kind=NodeKind.WORKER)
+            self._beat_at = time.monotonic()
+
     def _look(self):
-        """Close what was asked to stop (or vanished), and report counters and the heartbeat."""
+        """Close what was asked to stop (or vanished), and report the counters that changed."""
         running = self.held()
         if not running:
             return
@@ -450,7 +475,6 @@ class TunnelManager:
             for pk, state, node in Tunnel.objects.filter(pk__in=list(running)).values_list("pk", "state", "node")
         )
         now = timezone.now()
-        beat = time.monotonic() - self._beat_at >= settings.NODE_HEARTBEAT
         for pk, tunnel in running.items():
             state, node = rows.get(pk, (None, None))
             mine = node == self.node_id
@@ -458,24 +482,22 @@ class TunnelManager:
                 tunnel.close()
                 with self._lock:
                     self._tunnels.pop(pk, None)
-                self._flush(pk, tunnel, now, force=True)
+                self._flush(pk, tunnel, force=True)
                 if mine and state == TunnelState.STOPPING:
                     Tunnel.objects.filter(pk=pk, node=self.node_id, state=TunnelState.STOPPING).update(
                         state=TunnelState.STOPPED, stopped_at=now, updated_at=now, connections_open=0, message=""
                     )
                 self._reported.pop(pk, None)
             else:
-                self._flush(pk, tunnel, now, force=beat)
-        if beat:
-            self._beat_at = time.monotonic()
+                self._flush(pk, tunnel, force=False)
 
-    def _flush(self, pk, tunnel, now, force):
+    def _flush(self, pk, tunnel, force):
         counters = tunnel.counters()
         if not force and self._reported.get(pk) == counters:
             return
         bytes_in, bytes_out, total, open_now = counters
         Tunnel.objects.filter(pk=pk, node=self.node_id).update(
-            bytes_in=bytes_in, bytes_out=bytes_out, connections_total=total, connections_open=open_now, seen_at=now
+            bytes_in=bytes_in, bytes_out=bytes_out, connections_total=total, connections_open=open_now
         )
         self._reported[pk] = counters
 

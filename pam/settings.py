@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "accounts",
+    "nodes",
     "targets",
     "connections",
     "sessions.apps.SessionsConfig",
@@ -399,10 +400,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Sessions ---------------------------------------------------------------------------------
+# --- Nodes (nodes.services: web nodes, tunnel workers, SSH listeners) -------------------------
 
 NODE_HEARTBEAT = 5  # seconds between a node's heartbeats
-NODE_STALE_AFTER = 30  # a node silent this long is dead; its sessions are ended as lost
+# A node silent this long is dead: its sessions end as lost, its tunnels reopen on another worker.
+NODE_STALE_AFTER = 30
+
+# --- Sessions ---------------------------------------------------------------------------------
+
 SESSION_SWEEP = 2  # seconds between a node's looks for sessions ended by a notice it missed
 # Seconds a session may wait for its owner's terminal before it expires unopened.
 SESSION_PENDING_TTL = env_int("PAM_SESSION_PENDING_TTL", 300)

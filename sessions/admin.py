@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from accounts.admin_base import ServiceAdmin, action_permission
 from accounts.authentication import client_ip
-from sessions.models import Node, Session, Viewer
+from sessions.models import Session, Viewer
 from sessions.services.lifecycle import terminate_session
 
 
@@ -26,13 +26,6 @@ class SessionAdmin(ServiceAdmin):
             if session.is_live:
                 terminate_session(actor=request.user, session=session, ip=client_ip(request))
         self.message_user(request, "Terminated.")
-
-
-@admin.register(Node)
-class NodeAdmin(ServiceAdmin):
-    list_display = ["id", "hostname", "pid", "started_at", "seen_at"]
-    search_fields = ["id", "hostname"]
-    list_filter = ["hostname"]
 
 
 @admin.register(Viewer)

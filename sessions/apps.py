@@ -12,7 +12,9 @@ class SessionsConfig(AppConfig):
 
         from accounts.models import User
         from accounts.signals import access_narrowed, access_revoked, credential_restricted
+        from nodes.signals import nodes_lost
         from sessions.services.lifecycle import drop_attachments, end_sessions_of
+        from sessions.services.nodes import on_nodes_lost
 
         def revoked(sender, user, actor, ip, **kwargs):
             end_sessions_of(user, actor=actor, ip=ip)
@@ -31,6 +33,8 @@ class SessionsConfig(AppConfig):
             weak=False,
             dispatch_uid="sessions.credential_restricted",
         )
+        # A node that stopped beating took its live sessions with it.
+        nodes_lost.connect(on_nodes_lost, weak=False, dispatch_uid="sessions.nodes_lost")
         # Before the user's Viewer rows go with them: their websockets must still be found.
         pre_delete.connect(
             lambda sender, instance, **kwargs: drop_attachments("Your account was deleted.", user=instance),

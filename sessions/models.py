@@ -110,26 +110,6 @@ class Session(models.Model):
         return f"{self.username}@{self.host}:{self.port}" if self.username else f"{self.host}:{self.port}"
 
 
-class Node(models.Model):
-    """A web process that holds live target connections; it proves it is alive by heartbeat.
-
-    Sessions whose node stops beating are ended as lost (their recordings are on disk, flushed
-    at least once a second), so no session outlives the process that held it.
-    """
-
-    id = models.CharField(primary_key=True, max_length=100)
-    hostname = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
-    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-seen_at"]
-
-    def __str__(self):
-        return self.id
-
-
 class Viewer(models.Model):
     """A websocket attached to a session right now (who is watching, from which node)."""
 

@@ -31,6 +31,8 @@ from accounts.services.audit import record_event
 from connections import policy
 from connections.choices import ACTIVE_TUNNEL_STATES, RUNNING_TUNNEL_STATES, Protocol, TunnelState
 from connections.models import Connection, Tunnel
+from nodes.models import Node
+from nodes.services import reap_dead_nodes
 from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from targets.addresses import check_literal
 
@@ -145,7 +147,6 @@ def start_tunnels(*, actor, connection, ip=None):
                 "started_by": actor,
                 "started_at": now,
                 "stopped_at": None,
-                "seen_at": None,
                 "updated_at": now,
             }
             try:
@@ -201,41 +202,69 @@ def stop_tunnels_of(user, *, actor, ip=None):
                 _send("stop_tunnels", connection.pk)
 
 
+def _unheld(stale_after=None):
+    """A filter: the tunnels no living node holds (none claimed them, or their node is dead or
+    was reaped already)."""
+    return Q(node="") | ~Q(node__in=Node.objects.alive(stale_after).values("pk"))
+
+
 def finish_lost_stops(connection_id=None, stale_after=None):
     """Mark stopped the tunnels asked to stop whose worker is gone (nobody else will)."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.NODE_STALE_AFTER if stale_after is None else stale_after)
-    lost = Tunnel.objects.filter(state=TunnelState.STOPPING).filter(
-        Q(node="") | Q(seen_at__isnull=True) | Q(seen_at__lt=stale)
-    )
+    lost = Tunnel.objects.filter(_unheld(stale_after), state=TunnelState.STOPPING)
     if connection_id is not None:
         lost = lost.filter(connection_id=connection_id)
     return lost.update(state=TunnelState.STOPPED, stopped_at=now, updated_at=now, connections_open=0)
 
 
-def reap_lost_tunnels(stale_after=None):
-    """Reopen on another worker the tunnels whose worker went silent, finish stops nobody will
-    finish, and queue again starts whose task was lost; return how many rows changed.
-
-    Safe on any node, any number of times: every change is a conditional UPDATE, and a start
-    task sent twice claims each tunnel once.
-    """
+def _hand_back(tunnels):
+    """Let go of ``tunnels`` (a queryset) whose worker is gone: their stops are finished, the
+    others wait for another worker, whose start is queued; return how many rows changed."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.NODE_STALE_AFTER if stale_after is None else stale_after)
-    changed = finish_lost_stops(stale_after=stale_after)
-    silent = Tunnel.objects.filter(state__in=RUNNING_TUNNEL_STATES, seen_at__lt=stale).exclude(node="")
-    reopen = set(silent.values_list("connection_id", flat=True))
-    changed += silent.update(
+    changed = tunnels.filter(state=TunnelState.STOPPING).update(
+        state=TunnelState.STOPPED, stopped_at=now, updated_at=now, connections_open=0
+    )
+    running = tunnels.filter(state__in=RUNNING_TUNNEL_STATES).exclude(node="")
+    reopen = set(running.values_list("connection_id", flat=True))
+    changed += running.update(
         state=TunnelState.STARTING,
         node="",
         message="Its worker stopped answering; the tunnel reopens on another worker.",
         connections_open=0,
         updated_at=now,
     )
+    for connection_id in sorted(reopen):
+        _send("start_tunnels", connection_id)
+    return changed
+
+
+def hand_back_tunnels_of(*, node_ids):
+    """Finish the stops and reopen elsewhere the tunnels the dead nodes ``node_ids`` held;
+    return how many rows changed."""
+    return _hand_back(Tunnel.objects.filter(node__in=node_ids))
+
+
+def on_nodes_lost(sender, node_ids, **kwargs):
+    """Receive nodes.signals.nodes_lost: hand the tunnels of the dead nodes to another worker."""
+    return hand_back_tunnels_of(node_ids=node_ids)
+
+
+def reap_lost_tunnels(stale_after=None):
+    """Reopen on another worker the tunnels whose worker is dead (or unknown to the node
+    registry), finish stops nobody will finish, and queue again starts whose task was lost;
+    return how many rows changed.
+
+    Safe on any node, any number of times: every change is a conditional UPDATE, and a start
+    task sent twice claims each tunnel once.
+    """
+    changed = reap_dead_nodes(stale_after=stale_after).get(on_nodes_lost, 0)
+    # Those of nodes reaped already (by the sessions' reaper) or never registered, and stops
+    # nobody claimed.
+    changed += _hand_back(Tunnel.objects.filter(_unheld(stale_after)))
+    now = timezone.now()
     waiting = Tunnel.objects.filter(
         state=TunnelState.STARTING, node="", updated_at__lt=now - timedelta(seconds=PENDING_GRACE)
     )
-    reopen |= set(waiting.values_list("connection_id", flat=True))
-    for connection_id in sorted(reopen):
+    for connection_id in sorted(set(waiting.values_list("connection_id", flat=True))):
         _send("start_tunnels", connection_id)
     return changed

@@ -29,6 +29,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from nodes.choices import NodeKind
+from nodes.services import beat, node_alive, register_node
 from pam.outages import RepeatedFailure, is_outage
 from sessions import drive
 from sessions.choices import Access
@@ -80,7 +82,7 @@ class NodeRuntime:
         await self._started
 
     async def _start(self):
-        await database_sync_to_async(nodes.register_node)(self.node_id, os.getpid())
+        await database_sync_to_async(register_node)(self.node_id, kind=NodeKind.WEB, pid=os.getpid())
         self.loop.create_task(self._heartbeat())
         self.loop.create_task(self._sweep())
         self.loop.create_task(self._listen())
@@ -89,7 +91,7 @@ class NodeRuntime:
         while True:
             await asyncio.sleep(settings.NODE_HEARTBEAT)
             try:
-                await database_sync_to_async(nodes.beat)(self.node_id)
+                await database_sync_to_async(beat)(self.node_id, kind=NodeKind.WEB)
             except Exception as exc:  # a database blip must not stop the heartbeat for good
                 self.heartbeat_failure.failed(exc)
             else:
@@ -165,7 +167,7 @@ class NodeRuntime:
             if row is None or not row.is_live:
                 raise Closed(row.status_message if row else "No such session.")
             if row.node and row.node != self.node_id:
-                if await database_sync_to_async(nodes.node_alive)(row.node):
+                if await database_sync_to_async(node_alive)(row.node):
                     attachment = await RemoteAttachment.open(self, row, consumer, access, user, ip)
                     self.remote_attachments.add(consumer)
                     return attachment

@@ -25,11 +25,11 @@ from django.conf import settings
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
+from nodes.services import node_alive
 from pam.exceptions import Conflict, Forbidden, InvalidInput
 from sessions import drive, policy
 from sessions.choices import Status
 from sessions.drive import DriveError
-from sessions.services import nodes
 
 MAX_PATH = 4096
 
@@ -46,7 +46,7 @@ def check_drive(*, actor, session):
         if session.is_finished:
             raise Conflict("The session has ended.")
         raise Conflict("The session is not connected to its target yet.")
-    if not nodes.node_alive(session.node):
+    if not node_alive(session.node):
         raise Conflict("The node holding this session is gone; the session is being closed.")
 
 

@@ -1,7 +1,11 @@
-"""Nodes that hold live sessions: registration, heartbeat, and ending the sessions of a dead one."""
+"""What the end of a node means for sessions, and the end of sessions nobody opened.
 
-import os
-import socket
+The node registry (nodes.services) finds the nodes that stopped beating and sends
+``nodes_lost``; ``on_nodes_lost`` (connected in sessions.apps) ends the live sessions those
+nodes held, as lost. Sessions never opened expire here too, though no node is involved: the
+same periodic task (sessions.tasks.reap_lost_sessions) does both.
+"""
+
 from datetime import timedelta
 from functools import partial
 
@@ -12,34 +16,13 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
+from nodes.services import reap_dead_nodes
 from recordings.services import close_orphaned_recordings
 from sessions.choices import LIVE_STATUSES, Status
-from sessions.models import Node, Session, Viewer
+from sessions.models import Session, Viewer
 from sessions.runtime import messages
 
 NEVER_OPENED = "Expired: nobody opened the session in time."
-
-
-def register_node(node_id, pid):
-    Node.objects.update_or_create(
-        pk=node_id, defaults={"hostname": socket.gethostname(), "pid": pid, "seen_at": timezone.now()}
-    )
-
-
-def beat(node_id):
-    """Prove this process's node alive.
-
-    A node silent for too long (a paused VM, a starved loop) has been reaped; it registers
-    again, or it would stay unknown for good: its sessions unreachable from other nodes and,
-    should it die later, never ended.
-    """
-    if not Node.objects.filter(pk=node_id).update(seen_at=timezone.now()):
-        register_node(node_id, os.getpid())
-
-
-def node_alive(node_id):
-    stale = timezone.now() - timedelta(seconds=settings.NODE_STALE_AFTER)
-    return Node.objects.filter(pk=node_id, seen_at__gte=stale).exists()
 
 
 def expired_pending():
@@ -62,18 +45,17 @@ def expire_pending_sessions(session_id=None):
     )
 
 
-def reap_lost_sessions(stale_after=None):
-    """End the live sessions of nodes that stopped beating, and sessions never opened in time.
+def end_lost_sessions(*, node_ids):
+    """End as lost the live sessions the dead nodes ``node_ids`` held, and drop the viewers
+    attached through them; return how many sessions ended.
 
-    Safe to run on any node, any number of times: each row changes with a conditional UPDATE.
-    Returns how many sessions were ended.
+    Each session changes with a conditional UPDATE, so running twice (two reapers, or the node
+    ending it itself meanwhile) ends it once.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.NODE_STALE_AFTER if stale_after is None else stale_after)
-    dead = list(Node.objects.filter(seen_at__lt=stale).values_list("pk", flat=True))
     ended = 0
     with transaction.atomic():
-        lost = Session.objects.filter(status__in=LIVE_STATUSES, node__in=dead)
+        lost = Session.objects.filter(status__in=LIVE_STATUSES, node__in=node_ids)
         for session in lost.only("pk", "node"):
             message = f"The node {session.node} holding the session stopped."
             if not Session.objects.filter(pk=session.pk, status__in=LIVE_STATUSES).update(
@@ -89,9 +71,20 @@ def reap_lost_sessions(stale_after=None):
             )
             record_event(action=AuditAction.SESSION_ENDED, object_type="session", object_name=str(session.pk),
                          details=f"lost with node {session.node}")
-        ended += expire_pending_sessions()
-        Viewer.objects.filter(node__in=dead).delete()
-        # A node that beat again since it was found silent keeps its row (its sessions are lost).
-        Node.objects.filter(pk__in=dead, seen_at__lt=stale).delete()
+        Viewer.objects.filter(node__in=node_ids).delete()
     return ended
 
+
+def on_nodes_lost(sender, node_ids, **kwargs):
+    """Receive nodes.signals.nodes_lost: end the sessions of the dead nodes."""
+    return end_lost_sessions(node_ids=node_ids)
+
+
+def reap_lost_sessions(stale_after=None):
+    """End the live sessions of nodes that stopped beating, and sessions never opened in time.
+
+    Safe to run on any node, any number of times: each row changes with a conditional UPDATE.
+    Returns how many sessions this run ended (a dead node another reaper found first counts there).
+    """
+    lost = reap_dead_nodes(stale_after=stale_after).get(on_nodes_lost, 0)
+    return lost + expire_pending_sessions()

@@ -10,8 +10,9 @@ from django.urls import reverse
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, LoginSession, Role, User
 from accounts.roles import ADMIN_PERMS, Perm
 from connections.models import ConnectionTag, JumpHop, Share, Tunnel
+from nodes.models import Node
 from recordings.models import Recording
-from sessions.models import Node, Session, Viewer
+from sessions.models import Session, Viewer
 from targets.models import HostKeySighting, KnownHost
 from tests.factories import browser_with, make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
@@ -24,7 +25,7 @@ def one_of_each():
     owner = make_user("poweruser")
     connection = make_connection(owner, "web", group=make_folder(owner), tags=["t"])
     session = Session.objects.create(owner=owner, session_type="ssh", host="10.0.0.1", port=22, status="ended")
-    node = Node.objects.create(id="node-1", hostname="h", pid=1)
+    node = Node.objects.create(id="node-1", kind="web", hostname="h", pid=1)
     known = KnownHost.objects.create(
         route="r" * 64, host="10.0.0.1", address="10.0.0.1", port=22, key_type="ssh-ed25519", public_key="AAAA",
         fingerprint="SHA256:x",

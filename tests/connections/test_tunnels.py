@@ -20,6 +20,7 @@ from accounts.services.users import disable_user
 from connections import tunnels
 from connections.models import Connection, JumpHop, Tunnel
 from connections.services.tunnels import reap_lost_tunnels
+from nodes.models import Node
 from pam.celery import app as celery_app
 from targets.models import KnownHost
 from targets.services.hostkeys import HostRoute
@@ -261,10 +262,28 @@ def test_a_worker_gone_silent_has_its_tunnels_reopened(running_tunnel):
     wait_for(lambda: not port_is_open(local_port), what="the port to close")
     assert Tunnel.objects.get().state == "up"
     assert reap_lost_tunnels() == 0  # it beat recently: not lost yet
-    Tunnel.objects.update(seen_at=timezone.now() - timedelta(seconds=django_settings.NODE_STALE_AFTER + 1))
+    # Time passes: the dead worker's node beats no more, so its row ages past NODE_STALE_AFTER.
+    Node.objects.filter(pk=Tunnel.objects.get().node).update(
+        seen_at=timezone.now() - timedelta(seconds=django_settings.NODE_STALE_AFTER + 1)
+    )
     assert reap_lost_tunnels() == 1  # reopened by the start task it queues (eager here)
     assert wait_for_state(client, connection, {"up"})["worker"] == tunnels.running_manager().node_id
     assert echo_through(local_port) == b"hello through the tunnel"
+
+
+def test_the_tunnel_worker_is_a_node_of_the_registry_until_it_stops(running_tunnel, settings):
+    client, connection, _ = running_tunnel
+    node = Node.objects.get(pk=tunnels.running_manager().node_id)
+    assert (node.kind, node.pid) == ("worker", os.getpid())
+    assert Tunnel.objects.get().node == node.pk
+    settings.NODE_HEARTBEAT = 0.2
+    stalled = timezone.now() - timedelta(seconds=django_settings.NODE_STALE_AFTER - 5)
+    Node.objects.filter(pk=node.pk).update(seen_at=stalled)
+    wait_for(lambda: Node.objects.get(pk=node.pk).seen_at > stalled, what="the worker's heartbeat")
+    tunnels.shutdown(release=True)  # a clean stop: the tunnel waits for the next worker, the node is gone
+    assert not Node.objects.filter(pk=node.pk).exists()
+    waiting = tunnel_state(client, connection)
+    assert waiting["state"] == "starting" and "worker stopped" in waiting["message"]
 
 
 def test_starting_twice_keeps_the_running_tunnel(client_as, sshd, echo_server, in_process):

@@ -1,7 +1,8 @@
 """The apps' layering, read from the source: who may import whom.
 
-targets (the SSH client, routes, host keys, the deny list) lies below connections and
-sessions; connections lies below sessions; pam/api/ (the routers) sits above every app. An
+targets (the SSH client, routes, host keys, the deny list) and nodes (the registry of the
+processes holding live work) lie below connections and sessions; connections lies below
+sessions; pam/api/ (the routers) sits above every app. An
 import against that order, in any spelling (``import x``, ``from x import y``, a relative
 import, ``importlib.import_module("x")``), fails here.
 """
@@ -14,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Every first-party package but the project package and the tests.
 APPS = sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name not in ("pam", "tests"))
-BELOW = {"connections": ("sessions",), "targets": ("connections", "sessions")}
+BELOW = {"connections": ("sessions",), "nodes": ("connections", "sessions"), "targets": ("connections", "sessions")}
 FORBIDDEN = {app: ("pam.api", *BELOW.get(app, ())) for app in APPS}
 
 
@@ -60,8 +61,9 @@ def violations(app):
 
 
 def test_every_app_is_checked():
-    assert {"accounts", "connections", "recordings", "sessions", "sshserver", "targets"} <= set(APPS)
+    assert {"accounts", "connections", "nodes", "recordings", "sessions", "sshserver", "targets"} <= set(APPS)
     assert FORBIDDEN["targets"] == ("pam.api", "connections", "sessions")
+    assert FORBIDDEN["nodes"] == ("pam.api", "connections", "sessions")
 
 
 @pytest.mark.parametrize("app", sorted(FORBIDDEN))

@@ -16,9 +16,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from nodes.models import Node
 from recordings.models import Recording
 from sessions import tasks
-from sessions.models import Node, Viewer
+from sessions.models import Viewer
 from sessions.services.sessions import create_session
 from tests.factories import make_user, make_user_token
 from tests.processes import daphne_process

@@ -1,16 +1,21 @@
-"""Nodes holding live sessions: heartbeat, and ending the sessions of a node that stopped."""
+"""Ending the sessions of a node that stopped beating (the registry itself: tests/nodes/)."""
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.models import AuditEvent
+from nodes.choices import NodeKind
+from nodes.models import Node
 from sessions import tasks
-from sessions.models import Node, Session, Viewer
+from sessions.models import Session, Viewer
+from sessions.runtime.node import NodeRuntime
 from sessions.services import nodes
 from tests.factories import make_user
 
@@ -19,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def make_node(node_id, silent_for=0):
     return Node.objects.create(
-        pk=node_id, hostname="web-1", pid=1234, seen_at=timezone.now() - timedelta(seconds=silent_for)
+        pk=node_id, kind=NodeKind.WEB, hostname="web-1", pid=1234, seen_at=timezone.now() - timedelta(seconds=silent_for)
     )
 
 
@@ -140,26 +145,6 @@ def test_stale_after_can_be_given(alive):
     assert session.status == "lost" and not Node.objects.exists()
 
 
-def test_node_alive_follows_its_heartbeat(dead, alive):
-    assert nodes.node_alive(alive.pk) and not nodes.node_alive(dead.pk)
-    assert not nodes.node_alive("never-registered")
-    nodes.beat(dead.pk)
-    assert nodes.node_alive(dead.pk)
-
-
-def test_register_node_records_the_process():
-    nodes.register_node("web-7", 4242)
-    node = Node.objects.get()
-    assert (node.pk, node.pid) == ("web-7", 4242) and nodes.node_alive("web-7")
-
-
-def test_beat_of_a_reaped_node_registers_it_again(dead):
-    nodes.reap_lost_sessions()
-    assert not Node.objects.exists()
-    nodes.beat(dead.pk)  # the node was only slow: it comes back rather than stay unknown for good
-    assert nodes.node_alive(dead.pk)
-
-
 def test_task_reaps_and_returns_how_many(dead):
     make_session(node=dead.pk)
     assert tasks.reap_lost_sessions.apply().get() == 1
@@ -188,3 +173,14 @@ def test_lost_session_lets_go_of_all_its_watchers_and_closes_its_recording(dead,
     recording.refresh_from_db()
     assert recording.ended_at == Session.objects.get(pk=session.pk).ended_at
     assert recording.size == (tmp_path / "lost.cast").stat().st_size
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_node_registers_in_the_node_registry():
+    async def start():
+        runtime = NodeRuntime.get()
+        await runtime.ensure_started()
+        return runtime.node_id
+
+    node = Node.objects.get(pk=async_to_sync(start)())
+    assert node.kind == NodeKind.WEB and node.pid == os.getpid()

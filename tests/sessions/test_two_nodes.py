@@ -18,9 +18,10 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from nodes.models import Node
 from recordings.models import Recording
 from sessions import tasks
-from sessions.models import Node, Session, Viewer
+from sessions.models import Session, Viewer
 from tests.factories import make_user, make_user_token
 from tests.processes import daphne_process
 from tests.sessions.helpers import NetTerminal
