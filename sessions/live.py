@@ -40,7 +40,6 @@ from targets.ssh import ConnectFailed
 logger = logging.getLogger(__name__)
 
 REMOTE_BATCH = 512 * 1024  # output batched into one channel-layer message for other nodes
-COUNTERS_EVERY = 5  # seconds between two saves of the byte counters
 END_RETRY_FIRST = 0.5  # seconds before writing an end the database refused again; doubled
 END_RETRY_MAX = 10.0
 
@@ -219,7 +218,6 @@ class LiveSession:
         self._set_state("active")
         if (self.cols, self.rows) != self.opened_size:  # resized while connecting
             self.transport.resize(self.cols, self.rows)
-        self.tasks.append(self.loop.create_task(self._tick()))
         self.forwarder = self.loop.create_task(self._remote_loop())
         self.transport.start()
 
@@ -360,33 +358,16 @@ class LiveSession:
 
     # --- bookkeeping and the end -------------------------------------------------------------------
 
-    async def _tick(self):
-        """Flush the recording every second, and the counters to the database every few.
+    def take_counters(self):
+        """The counters to save, if they changed since last taken (the node saves them: runtime)."""
+        if not self.dirty or self.state != "active":
+            return None
+        self.dirty = False
+        return (self.row.pk, self.bytes_in, self.bytes_out, self.last_activity)
 
-        The flush never waits for the database: a slow write (a busy SQLite file, say) must
-        neither hold the recording in memory nor stretch what a crash could lose.
-        """
-        ticks = 0
-        saving = None
-        while self.state == "active":
-            await asyncio.sleep(1)
-            ticks += 1
-            if self.recorder is not None:
-                self.recorder.flush()
-            if self.dirty and ticks % COUNTERS_EVERY == 0 and (saving is None or saving.done()):
-                self.dirty = False
-                saving = self.loop.create_task(self._save_counters())
-
-    async def _save_counters(self):
-        try:
-            await _db(lifecycle.save_counters)(
-                session_id=self.row.pk, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
-                last_activity=self.last_activity,
-            )
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            self.node.database_failure.failed(exc)
+    def flush_recording(self):
+        if self.recorder is not None and self.state == "active":
+            self.recorder.flush()
 
     def _trail(self):
         """The streams this session carried, for the trail (none if it never connected)."""

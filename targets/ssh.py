@@ -35,6 +35,44 @@ class QuietTransport(paramiko.Transport):
     _active_check_timeout = 1.0
 
 
+class BufferedSocket:
+    """The socket under a Transport, read in large chunks.
+
+    paramiko's Packetizer reads each packet with two or more ``recv`` calls of exactly the bytes
+    it wants (the first block, then the rest), each a poll and a recv on a socket with a
+    timeout. Reading up to READ_AHEAD bytes at once and serving its reads from that buffer makes
+    one system call where there were two or more (an echoed key: one instead of two; a fast
+    transfer: one per 256 KiB instead of two per 32 KiB packet); it cut the node's kernel time
+    by 15-20% under 200 busy sessions (bench/README.md). Only the Transport's own thread reads;
+    everything else (send, settimeout, close, fileno…) goes to the socket unchanged.
+    """
+
+    READ_AHEAD = 256 * 1024
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._buffer = b""
+        self._pos = 0
+
+    def recv(self, n):
+        buffer, pos = self._buffer, self._pos
+        if pos >= len(buffer):
+            buffer = self._sock.recv(max(n, self.READ_AHEAD))
+            if not buffer:
+                return buffer
+            pos = 0
+            self._buffer = buffer
+        end = pos + n
+        if pos == 0 and end >= len(buffer):
+            self._pos = len(buffer)
+            return buffer
+        self._pos = min(end, len(buffer))
+        return buffer[pos:end]
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 class ConnectFailed(Exception):
     """The target could not be reached or refused us; the message is safe to show the user."""
 
@@ -94,7 +132,7 @@ def _authenticate(transport, username, password, private_key, where):
 
 def _open_transport(sock, pin, username, password, private_key, user_id):
     where = f"{pin.name}:{pin.port}"
-    transport = QuietTransport(sock)
+    transport = QuietTransport(BufferedSocket(sock))
     _prefer_gcm(transport)
     try:
         transport.start_client(timeout=CONNECT_TIMEOUT)
