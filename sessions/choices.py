@@ -36,3 +36,14 @@ class Access(models.TextChoices):
     VIEWER = "viewer", "Viewer (share link)"
     COLLABORATOR = "collaborator", "Collaborator (read-write share link)"
     SUPERVISOR = "supervisor", "Supervisor (admin watching)"
+
+
+class TransferDirection(models.TextChoices):
+    UPLOAD = "upload", "To the target"
+    DOWNLOAD = "download", "From the target"
+
+
+class TransferStatus(models.TextChoices):
+    OK = "ok", "Complete"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"

@@ -9,7 +9,15 @@ from accounts.permissions import can
 from accounts.roles import Perm
 from connections.models import Connection
 from pam.fields import EncryptedTextField
-from sessions.choices import FINISHED_STATUSES, LIVE_STATUSES, SessionType, ShareMode, Status
+from sessions.choices import (
+    FINISHED_STATUSES,
+    LIVE_STATUSES,
+    SessionType,
+    ShareMode,
+    Status,
+    TransferDirection,
+    TransferStatus,
+)
 
 
 class SessionQuerySet(models.QuerySet):
@@ -152,17 +160,6 @@ class SessionChannel(models.Model):
 
     def __str__(self):
         return f"{self.kind} of {self.session_id}"
-
-
-class TransferDirection(models.TextChoices):
-    UPLOAD = "upload", "To the target"
-    DOWNLOAD = "download", "From the target"
-
-
-class TransferStatus(models.TextChoices):
-    OK = "ok", "Complete"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
 
 
 class TransferredFile(models.Model):
