@@ -132,6 +132,10 @@ class Viewer(models.Model):
         help_text="The API key or personal token it attached with ('api_key:<id>', 'user_token:<id>'); empty for a browser.",
     )
     joined_at = models.DateTimeField(default=timezone.now)
+    revoked = models.CharField(
+        max_length=200, blank=True,
+        help_text="Why its access was withdrawn: its node closes it (at once, or at its next sweep).",
+    )
 
     class Meta:
         ordering = ["joined_at"]

@@ -6,10 +6,16 @@ attach/detach, terminate. Output and status for those remote consumers go to the
 group. With the in-memory layer (one process) the same code runs without leaving the process.
 """
 
+import logging
 import re
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
+
+from pam.outages import RepeatedFailure, is_outage
+
+logger = logging.getLogger(__name__)
 
 NODE_PREFIX = "pam-node."
 MAX_TERMINAL = 1000  # columns or rows: a larger terminal is made this large
@@ -37,6 +43,30 @@ def terminal_size(cols, rows):
 
 def safe_name(text):
     return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:60]
+
+
+_notice_failure = RepeatedFailure(logger, "sending a session notice through the channel layer")
+
+
+def after_commit(notify, *args):
+    """Send ``notify(*args)`` once the transaction commits.
+
+    What a notice tells is committed before it is sent: should the channel layer be down, the
+    failure is logged (once, then counted) and the nodes' sweeps carry the change out from the
+    database (sessions.runtime.node); it never fails the request that made the change.
+    """
+
+    def send():
+        try:
+            notify(*args)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            _notice_failure.failed(exc)
+        else:
+            _notice_failure.recovered()
+
+    transaction.on_commit(send)
 
 
 def notify_terminated(session_id, node, by):

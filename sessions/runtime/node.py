@@ -132,13 +132,18 @@ class NodeRuntime:
             self.database_failure.failed(exc)
 
     async def _sweep(self):
-        """End here the sessions the database says have ended (a terminate whose notice was lost)."""
+        """Carry out here what the database says and a lost notice did not: end the sessions
+        terminated meanwhile, close the websockets whose access was withdrawn."""
         while True:
             await asyncio.sleep(settings.SESSION_SWEEP)
-            if not self.sessions:
+            consumers = self._attached_consumers()
+            if not self.sessions and not consumers:
                 continue
             try:
                 ended = await database_sync_to_async(lifecycle.ended_among)(list(self.sessions))
+                revoked = await database_sync_to_async(lifecycle.revoked_viewers)(
+                    node_id=self.node_id, known=list(consumers)
+                )
             except Exception as exc:
                 self.sweep_failure.failed(exc)
                 continue
@@ -147,6 +152,17 @@ class NodeRuntime:
                 live_session = self.sessions.get(session_id)
                 if live_session is not None:
                     await live_session.end(status, message)
+            for channel_name, message in revoked.items():
+                consumer = consumers[channel_name]
+                if not consumer.revoked:
+                    consumer.revoke({"type": "ended", "message": message})
+
+    def _attached_consumers(self):
+        """Every websocket of this node attached to a session, here or elsewhere, by channel name."""
+        consumers = {c.channel_name: c for c in self.remote_attachments}
+        for live_session in self.sessions.values():
+            consumers.update((c.channel_name, c) for c in live_session.local)
+        return consumers
 
     async def to_layer(self, fn, *args):
         """Send through the channel layer; False (and a summarised log) while it is down."""

@@ -12,7 +12,6 @@ Each function is a conditional UPDATE or runs in one transaction, and is safe to
 
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -175,9 +174,23 @@ def drop_attachments(message, **which):
     What an attachment may do (watch, type) is decided when it attaches: once the access it was
     decided on is cut or narrowed, it must attach again, and be decided again (sessions.policy).
     """
-    channels = list(Viewer.objects.filter(**which).values_list("channel_name", flat=True))
+    viewers = Viewer.objects.filter(**which)
+    channels = list(viewers.values_list("channel_name", flat=True))
     if channels:
-        transaction.on_commit(partial(messages.notify_revoked, channels, message), robust=True)
+        # Recorded first: should the notice be lost (Redis down), each node's sweep finds the
+        # row and closes the websocket all the same (sessions.runtime.node).
+        viewers.update(revoked=message[:200])
+        messages.after_commit(messages.notify_revoked, channels, message)
+
+
+def revoked_viewers(*, node_id, known):
+    """The attachments of ``node_id`` whose access was withdrawn: ``{channel name: message}``.
+
+    Rows of this node that name none of its ``known`` websockets (gone without a detach) go.
+    """
+    rows = Viewer.objects.filter(node=node_id).exclude(revoked="")
+    rows.exclude(channel_name__in=known).delete()
+    return dict(rows.filter(channel_name__in=known).values_list("channel_name", "revoked"))
 
 
 def _terminate(session, actor, ip, message):
@@ -197,7 +210,7 @@ def _terminate(session, actor, ip, message):
             by = actor.email if actor is not None else "an administrator"
             # Committed is decided: should the notice be lost (Redis down), the home node's sweep
             # finds the row terminated and hangs up all the same (sessions.runtime.node).
-            transaction.on_commit(partial(messages.notify_terminated, session.pk, session.node, by), robust=True)
+            messages.after_commit(messages.notify_terminated, session.pk, session.node, by)
 
 
 def _advance(session_id, status, **fields):

@@ -7,7 +7,6 @@ same periodic task (sessions.tasks.reap_lost_sessions) does both.
 """
 
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -66,9 +65,7 @@ def end_lost_sessions(*, node_ids):
             close_orphaned_recordings(session_id=session.pk, ended_at=now)
             Viewer.objects.filter(session_id=session.pk).delete()  # those of other nodes too
             # Browsers attached through surviving nodes would otherwise watch a dead session forever.
-            transaction.on_commit(
-                partial(messages.notify_ended, session.pk, Status.LOST.value, message), robust=True
-            )
+            messages.after_commit(messages.notify_ended, session.pk, Status.LOST.value, message)
             record_event(action=AuditAction.SESSION_ENDED, object_type="session", object_name=str(session.pk),
                          details=f"lost with node {session.node}")
         Viewer.objects.filter(node__in=node_ids).delete()

@@ -9,7 +9,6 @@ wiped once used; a saved connection's credentials are read from the connection, 
 import hashlib
 import json
 import secrets as random_secrets
-from functools import partial
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -261,5 +260,5 @@ def rotate_share_key(*, actor, session, share_mode=None):
     with transaction.atomic():
         session.save(update_fields=["share_digest", "share_mode"])
         node = Session.objects.filter(pk=session.pk).values_list("node", flat=True).first()
-        transaction.on_commit(partial(messages.notify_unshared, session.pk, node), robust=True)
+        messages.after_commit(messages.notify_unshared, session.pk, node)
     return key
