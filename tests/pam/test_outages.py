@@ -83,3 +83,16 @@ def test_a_bug_still_answers_500(monkeypatch):
     client.force_login(make_user("admin"))
     response = client.get("/api/sessions")
     assert response.status_code == 500 and response.json() == {"error": "Internal server error."}
+
+
+def test_a_nul_character_anywhere_in_a_json_body_is_a_400():
+    """PostgreSQL refuses NUL in any string, even to compare one: the fuzzer's 500 on
+    POST /api/admin/group-mappings with ``"role": "\\u0000"``."""
+    from rest_framework.test import APIClient
+
+    admin = APIClient()
+    admin.force_authenticate(make_user("admin"))
+    for body in ({"oidc_group": "ops", "role": "\x00"}, {"oidc_group": "ops", "role": "admin", "x\x00": 1}):
+        response = admin.post("/api/admin/group-mappings", body, format="json")
+        assert response.status_code == 400 and "NUL" in response.json()["error"]
+    assert admin.post("/api/admin/group-mappings", {"oidc_group": "ops", "role": "operator"}, format="json").status_code == 201
