@@ -33,6 +33,7 @@ framebuffer recorder. A file-manager session has no stream: ``start()`` delivers
 (sessions.drive) while the live session still holds viewers, grace period and end.
 """
 
+from abc import ABC, abstractmethod
 from collections import deque
 
 from django.conf import settings
@@ -55,7 +56,7 @@ class Scrollback:
         return b"".join(self.chunks)
 
 
-class Transport:
+class Transport(ABC):
     """One session's connection to its target (see the module docstring for the contract)."""
 
     channel_kind = ""
@@ -72,26 +73,33 @@ class Transport:
     def replay():
         return Scrollback()
 
+    @abstractmethod
     async def open(self, route, *, cols, rows, user_id):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def start(self):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def pause(self):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def resume(self):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def write(self, data):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def resize(self, cols, rows):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def close(self):
-        raise NotImplementedError
+        ...
 
     def file_backend(self):
         return None
