@@ -2,7 +2,8 @@
 
 The node registry (nodes.services) finds the nodes that stopped beating and sends
 ``nodes_lost``; ``on_nodes_lost`` (connected in sessions.apps) ends the live sessions those
-nodes held, as lost. Sessions never opened expire here too, though no node is involved: the
+nodes held, as lost, and so does the reaper for sessions held by a node the registry does not
+know at all. Sessions never opened expire here too, though no node is involved: the
 same periodic task (sessions.tasks.reap_lost_sessions) does both.
 """
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
+from nodes.models import Node
 from nodes.services import reap_dead_nodes
 from recordings.services import close_orphaned_recordings
 from sessions.choices import LIVE_STATUSES, Status
@@ -72,6 +74,24 @@ def end_lost_sessions(*, node_ids):
     return ended
 
 
+def end_sessions_of_unknown_nodes():
+    """End as lost the live sessions held by nodes the registry does not know at all (a node row
+    deleted by hand, or reaped while it claimed a session); return how many.
+
+    Only sessions older than NODE_STALE_AFTER: a node registers before it claims anything, so a
+    younger one may belong to a node registering again after a blip.
+    """
+    old = timezone.now() - timedelta(seconds=settings.NODE_STALE_AFTER)
+    node_ids = list(
+        Session.objects.filter(status__in=LIVE_STATUSES, created_at__lt=old)
+        .exclude(Q(node="") | Q(node__isnull=True))
+        .exclude(node__in=Node.objects.values("pk"))
+        .values_list("node", flat=True)
+        .distinct()
+    )
+    return end_lost_sessions(node_ids=node_ids) if node_ids else 0
+
+
 def on_nodes_lost(sender, node_ids, **kwargs):
     """Receive nodes.signals.nodes_lost: end the sessions of the dead nodes."""
     return end_lost_sessions(node_ids=node_ids)
@@ -84,4 +104,4 @@ def reap_lost_sessions(stale_after=None):
     Returns how many sessions this run ended (a dead node another reaper found first counts there).
     """
     lost = reap_dead_nodes(stale_after=stale_after).get(on_nodes_lost, 0)
-    return lost + expire_pending_sessions()
+    return lost + end_sessions_of_unknown_nodes() + expire_pending_sessions()

@@ -70,6 +70,23 @@ def test_live_sessions_of_a_dead_node_are_lost(dead, status):
     assert dead.pk in session.status_message
 
 
+def test_old_live_sessions_of_a_node_the_registry_does_not_know_are_lost(alive):
+    """A node row deleted by hand (or reaped in a blip) must not leave its sessions live forever."""
+    old = make_session(node="vanished-node", age=settings.NODE_STALE_AFTER + 5)
+    its_young_one = make_session(node="vanished-node", age=0)
+    young = make_session(node="registering-node", age=0)  # may be a node registering again
+    kept = make_session(node=alive.pk, age=settings.NODE_STALE_AFTER + 5)
+    unclaimed = make_session("pending", age=settings.NODE_STALE_AFTER + 5)
+    assert nodes.reap_lost_sessions() == 2
+    for session in (old, its_young_one):
+        session.refresh_from_db()
+        assert session.status == "lost" and session.secrets == "" and "vanished-node" in session.status_message
+    for session in (young, kept, unclaimed):
+        session.refresh_from_db()
+        assert session.status in ("active", "pending") and session.ended_at is None
+    assert nodes.reap_lost_sessions() == 0
+
+
 def test_lost_session_is_audited(dead):
     session = make_session(node=dead.pk)
     nodes.reap_lost_sessions()
