@@ -151,10 +151,10 @@ def _quietly(fn, *args):
         pass
 
 
-def _open_sftp(transport):
+def _open_sftp(backend):
     try:
-        sftp = paramiko.SFTPClient.from_transport(transport)
-    except (paramiko.SSHException, EOFError) as exc:
+        sftp = backend.open_sftp()
+    except (paramiko.SSHException, EOFError, OSError) as exc:
         raise DriveError(f"The target refused a file transfer channel: {exc}", 502) from None
     if sftp is None:
         raise DriveError("The target refused a file transfer channel.", 502)

@@ -164,8 +164,8 @@ def _direct_socket(host, port):
 def open_chain(route, *, user_id=None):
     """Connect through the route's jump hosts to its target and sign in; return an SshLink without a channel.
 
-    Callers open their channels on ``link.transport``: a shell (open_shell) or the
-    ``direct-tcpip`` channels of tunnels (connections.tunnels). ``user_id`` is whom a changed
+    Callers open their channels on ``link.transport``: the ``direct-tcpip`` channels of
+    tunnels (connections.tunnels). ``user_id`` is whom a changed
     host key is recorded as seen by.
     """
     link = SshLink()
@@ -188,20 +188,6 @@ def open_chain(route, *, user_id=None):
                 except (paramiko.SSHException, OSError) as exc:
                     message = f"The jump host {hop.host} could not reach {nxt.where}: {exc}"
                     raise ConnectFailed(message) from None
-        return link
-    except BaseException:
-        link.close()
-        raise
-
-
-def open_shell(route, *, user_id=None, cols=80, rows=24):
-    """Connect through the route's jump hosts to its target and start a shell on a PTY; return an SshLink."""
-    link = open_chain(route, user_id=user_id)
-    try:
-        channel = link.transport.open_session(timeout=CONNECT_TIMEOUT)
-        channel.get_pty(term="xterm-256color", width=cols, height=rows)
-        channel.invoke_shell()
-        link.channel = channel
         return link
     except BaseException:
         link.close()

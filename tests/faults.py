@@ -25,6 +25,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from tests.processes import ROOT, VENV_BIN, free_port, stop, wait_for_http
 
 PG_ACCOUNT = "postgres"
@@ -324,12 +326,17 @@ class Installation:
 
 
 def established(port, pid=None):
-    """ESTABLISHED TCP connections to 127.0.0.1:``port`` (from process ``pid`` if given)."""
+    """ESTABLISHED TCP connections to 127.0.0.1:``port`` (from process ``pid`` or the ssh
+    clients it runs, if given)."""
     out = subprocess.run(
         ["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{port}"],
         capture_output=True, text=True, check=True,
     ).stdout
     lines = [line for line in out.splitlines() if line.strip()]
     if pid is not None:
-        lines = [line for line in lines if f"pid={pid}," in line]
+        try:
+            pids = {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+        except psutil.NoSuchProcess:
+            pids = {pid}
+        lines = [line for line in lines if any(f"pid={p}," in line for p in pids)]
     return lines

@@ -1,40 +1,26 @@
-"""SSH terminals: a shell on a PTY through the route's jump hosts (paramiko, targets.ssh).
+"""SSH terminals: a shell on a PTY through the route's jump hosts, by the OpenSSH client (targets.openssh).
 
-How one node holds many of them (measured in bench/README.md):
-- A paramiko channel signals new data through a pipe, watched with the loop's epoll reader: no
-  relay thread per session; paramiko's own Transport thread (one per hop) is all a session
-  costs in threads.
-- What one wakeup reads (at most READ_BURST, so other sessions get their turn) is delivered as
-  one piece, which goes out as one websocket frame per attached viewer.
-- Writes go straight to the channel unless a hop is re-keying or the SSH window is full; then
-  a small thread pool waits for it, so a re-key never blocks the loop. Reading during a re-key
-  may send a window adjustment, which would wait for the re-key too: reading waits instead.
+The node relays bytes between the session and the PTY of its ``ssh`` process; the SSH work
+itself (ciphers, windows, re-keys, keep-alives, jump hosts) runs in that process, beside the node
+(measured in bench/README.md):
+- The PTY's master side is watched with the loop's epoll reader. What one wakeup reads (at most
+  READ_BURST, so other sessions get their turn) is delivered as one piece, which goes out as one
+  websocket frame per attached viewer.
+- Pausing stops reading: the PTY fills, ``ssh`` stops reading its channel, and the target's SSH
+  window closes. Writes go straight to the PTY; what it cannot take now waits for it to drain.
+- Resizing sets the PTY's size and tells ``ssh`` (SIGWINCH), which sends it on.
 """
 
-import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-
-from django.db import close_old_connections
 
 from sessions.transports.base import Transport
-from targets.ssh import open_shell
+from targets.openssh import STDERR_KEPT, open_shell
 
 READ_CHUNK = 65536
 READ_BURST = 1 << 20  # most bytes taken from one session per wakeup, so others get their turn
-REKEY_POLL = 0.005  # seconds between two looks at a re-keying chain
-# Writes that must wait (a re-key, a full window) and hang-ups wait in these threads.
-WRITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pam-ssh-write")
-
-
-def _open_shell_in_thread(**kwargs):
-    """open_shell from an executor thread, with this thread's database connection kept fresh
-    (verifying host keys reads and writes pins)."""
-    close_old_connections()
-    try:
-        return open_shell(**kwargs)
-    finally:
-        close_old_connections()
+# Clients being ended and reaped, and SFTP work, wait in these threads, never on the loop.
+WRITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pam-ssh")
 
 
 class SshTransport(Transport):
@@ -45,119 +31,123 @@ class SshTransport(Transport):
 
     def __init__(self, session, loop):
         super().__init__(session, loop)
-        self.link = None
+        self.shell = None
         self.reading = False
-        self.paused = False
         self.closed = False
-        self.writes = asyncio.Queue()
-        self.writer = None
+        self.pending = bytearray()  # typed input the PTY could not take yet
+        self.complaints = bytearray()  # the tail of what ssh said on stderr since sign-in
 
     async def open(self, route, *, cols, rows, user_id):
-        self.link = await self.loop.run_in_executor(
-            None, partial(_open_shell_in_thread, route=route, user_id=user_id, cols=cols, rows=rows)
-        )
+        self.shell = await open_shell(route, user_id=user_id, cols=cols, rows=rows)
+        self.loop.add_reader(self.shell.errors, self._on_complaint)
 
     def start(self):
-        self.writer = self.loop.create_task(self._write_loop())
         self._start_reading()
 
     def pause(self):
-        self.paused = True
         self._stop_reading()
 
     def resume(self):
-        self.paused = False
         if not self.closed:
             self._start_reading()
             self._on_readable()
 
     def write(self, data):
-        self.writes.put_nowait(("data", data))
+        if self.closed:
+            return
+        if self.pending:
+            self.pending += data
+            return
+        try:
+            written = os.write(self.shell.fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            return  # the client is gone: the reader reports the end
+        if written < len(data):
+            self.pending += data[written:]
+            self.loop.add_writer(self.shell.fd, self._on_writable)
 
     def resize(self, cols, rows):
-        self.writes.put_nowait(("resize", (cols, rows)))
+        if not self.closed:
+            self.shell.resize(cols, rows)
 
     def close(self):
         if self.closed:
             return
         self.closed = True
         self._stop_reading()
-        if self.writer is not None and self.writer is not asyncio.current_task():
-            self.writer.cancel()
-        if self.link is not None:
-            WRITERS.submit(self.link.close)
+        if self.shell is not None:
+            self.loop.remove_writer(self.shell.fd)
+            self.loop.remove_reader(self.shell.errors)
+            WRITERS.submit(self._finish, self.shell)
 
     def file_backend(self):
-        return self.link.transport if self.link is not None and not self.closed else None
+        return self.shell if self.shell is not None and not self.closed else None
+
+    @staticmethod
+    def _finish(shell):
+        shell.finish()
+        os.close(shell.fd)
+        os.close(shell.errors)
 
     # --- reading ---------------------------------------------------------------------------------
 
     def _start_reading(self):
         if not self.reading and not self.closed:
-            self.loop.add_reader(self.link.channel.fileno(), self._on_readable)
+            self.loop.add_reader(self.shell.fd, self._on_readable)
             self.reading = True
 
     def _stop_reading(self):
         if self.reading:
-            self.loop.remove_reader(self.link.channel.fileno())
+            self.loop.remove_reader(self.shell.fd)
             self.reading = False
 
-    def _rekeying(self):
-        return any(not t.clear_to_send.is_set() for t in self.link.transports)
-
     def _on_readable(self):
-        channel = self.link.channel
-        if self._rekeying():
-            self._stop_reading()
-            self.loop.call_later(REKEY_POLL, self._resume_after_rekey)
-            return
-        chunks, total = [], 0
-        while total < READ_BURST and channel.recv_ready():
-            data = channel.recv(READ_CHUNK)
+        chunks, total, ended = [], 0, False
+        while total < READ_BURST:
+            try:
+                data = os.read(self.shell.fd, READ_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:  # EIO: the client exited and closed the PTY
+                data = b""
             if not data:
+                ended = True
                 break
             chunks.append(data)
             total += len(data)
         if chunks:
             self.session.transport_output(b"".join(chunks))
-        if channel.exit_status_ready() or (channel.eof_received and not channel.recv_ready()) or channel.closed:
+        if ended:
             self._stop_reading()
-            self.session.transport_closed("The target closed the session.")
+            self.session.transport_closed(self._end_message())
 
-    def _resume_after_rekey(self):
-        if self.closed or self.paused:
+    def _on_complaint(self):
+        try:
+            data = os.read(self.shell.errors, 4096)
+        except BlockingIOError:
             return
-        if self._rekeying():
-            self.loop.call_later(REKEY_POLL, self._resume_after_rekey)
-        else:
-            self._start_reading()
-            self._on_readable()
+        if not data:
+            self.loop.remove_reader(self.shell.errors)
+            return
+        self.complaints = (self.complaints + data)[-STDERR_KEPT:]
+
+    def _end_message(self):
+        lines = [line.strip() for line in self.complaints.decode(errors="replace").splitlines() if line.strip()]
+        if lines and "closed" not in lines[-1]:
+            return f"The target connection broke: {lines[-1][:200]}"
+        return "The target closed the session."
 
     # --- writing ---------------------------------------------------------------------------------
 
-    async def _write_loop(self):
-        while True:
-            kind, payload = await self.writes.get()
-            if kind == "data":
-                while not self.writes.empty() and self.writes._queue[0][0] == "data":
-                    payload += self.writes.get_nowait()[1]
-            try:
-                if not self._write_now(kind, payload):
-                    await self.loop.run_in_executor(WRITERS, self._write_blocking, kind, payload)
-            except (OSError, EOFError) as exc:
-                self.session.transport_closed(f"The target connection broke: {exc}")
-                return
-
-    def _write_now(self, kind, payload):
-        """Write without blocking when nothing in the chain is re-keying and the window has room."""
-        channel = self.link.channel
-        if self._rekeying() or (kind == "data" and channel.out_window_size < len(payload)):
-            return False
-        self._write_blocking(kind, payload)
-        return True
-
-    def _write_blocking(self, kind, payload):
-        if kind == "data":
-            self.link.channel.sendall(payload)
-        else:
-            self.link.channel.resize_pty(width=payload[0], height=payload[1])
+    def _on_writable(self):
+        try:
+            written = os.write(self.shell.fd, self.pending)
+        except BlockingIOError:
+            return
+        except OSError:
+            written = len(self.pending)
+        del self.pending[:written]
+        if not self.pending:
+            self.loop.remove_writer(self.shell.fd)

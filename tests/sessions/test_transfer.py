@@ -1,7 +1,7 @@
 """Long transfers through the whole web path pass SSH re-keys at full speed, both ways.
 
-paramiko re-keys every 512 MiB (its Packetizer.REKEY_BYTES, left as it is). More than 2 GiB
-goes each way through the websocket, the consumer, the engine and paramiko to a real sshd;
+PAM's SSH client re-keys every 512 MiB (targets.openssh.REKEY_LIMIT). More than 2 GiB goes
+each way through the websocket, the consumer, the live session and the ssh client to a real sshd;
 no pause between consecutive pieces of progress may exceed a second, and the target's own
 log proves the re-keys happened during the run. The session is not recorded, to keep 4 GiB off
 the disk; recording is covered by test_terminal.
