@@ -9,7 +9,7 @@ A private OpenSSH sshd on 127.0.0.1 (tests/targets.py, account ``pamtest``) is t
 both paths:
 
 - web: POST /api/sessions on daphne, then the terminal websocket (personal token, Origin),
-  through the consumer, the engine and paramiko to sshd;
+  through the consumer, the live session and the node's OpenSSH client to sshd;
 - direct: the OpenSSH client, ``ssh -tt`` with a key, to the same sshd.
 
 Measured (see README.md for the design and the figures):
@@ -21,7 +21,9 @@ Measured (see README.md for the design and the figures):
    direct: N ssh processes);
 3. output throughput of ``head -c`` of printable bytes (1 GiB) through each path, the web
    client acknowledging what it received as a browser does;
-4. daphne's resident memory per idle session (RSS before and after opening N idle sessions).
+4. the web node's memory per idle session: daphne's RSS plus the PSS of the ssh clients it runs,
+   before and after opening N idle sessions;
+5. the web node's CPU (daphne, plus the ssh clients it runs) per echoed key and per MiB.
 
 Exits 1 when a check fails (a lost or wrong echo, a short transfer, a failed session).
 """
@@ -206,13 +208,57 @@ async def close_all(terminals, timeout=120):
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid):
     """User + system CPU of a process, all its threads, from /proc (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
+
+
+def descendants(pid):
+    """The processes ``pid`` started, and theirs (the node's ssh clients)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        fields = entry.name.isdigit() and _stat(entry.name)
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def node_cpu_seconds(pid):
+    """CPU of the whole node: daphne, the clients it runs, and those it has already reaped."""
+    fields = _stat(pid)
+    if not fields:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return cpu_seconds(pid) + reaped + sum(cpu_seconds(child) for child in descendants(pid))
+
+
+def pss_kib(pid):
+    """Proportional set size: private memory plus a fair share of what is shared (0 once gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def node_memory_kib(pid):
+    """daphne's RSS plus the PSS of the clients it runs (their libraries are shared)."""
+    return rss_kib(pid) + sum(pss_kib(child) for child in descendants(pid))
 
 
 class DirectTerminal:
@@ -362,10 +408,11 @@ async def run(args, server, token, target):
     await warm.open(ECHO_COMMAND)
     await close_all([warm])
     await asyncio.sleep(2)
-    before = rss_kib(server.process.pid)
+    before = node_memory_kib(server.process.pid)
     idle = await open_many(lambda: WebTerminal(server, token, target), args.idle_sessions, ECHO_COMMAND)
     await asyncio.sleep(5)
-    after = rss_kib(server.process.pid)
+    after = node_memory_kib(server.process.pid)
+    results["clients_memory"] = (after - rss_kib(server.process.pid)) / args.idle_sessions / 1024
     await close_all(idle)
     results["memory"] = ((after - before) / args.idle_sessions / 1024, before / 1024, after / 1024)
 
@@ -385,9 +432,10 @@ async def run(args, server, token, target):
 
     print(f"opening {args.sessions} web sessions and {args.sessions} OpenSSH clients ...", flush=True)
     webs = await open_many(lambda: WebTerminal(server, token, target), args.sessions, ECHO_COMMAND)
-    daphne_cpu = cpu_seconds(server.process.pid)
+    daphne_cpu, node_cpu = cpu_seconds(server.process.pid), node_cpu_seconds(server.process.pid)
     web_busy, web_lost = await busy_echo(webs, args.busy_seconds)
     daphne_cpu = cpu_seconds(server.process.pid) - daphne_cpu
+    node_cpu = node_cpu_seconds(server.process.pid) - node_cpu
     await close_all(webs)
     directs = await open_many(lambda: DirectTerminal(target), args.sessions, None)
     clients_cpu = sum(t.cpu() for t in directs)
@@ -398,12 +446,16 @@ async def run(args, server, token, target):
     if web_lost or direct_lost:
         raise BenchFailure(f"echoes lost: web {web_lost}, direct {direct_lost}")
     results["busy"] = (summary(web_busy), summary(direct_busy), len(web_busy), len(direct_busy))
-    results["cpu_per_echo"] = (daphne_cpu / max(1, len(web_busy)), clients_cpu / max(1, len(direct_busy)))
+    echoes = max(1, len(web_busy))
+    results["cpu_per_echo"] = (daphne_cpu / echoes, node_cpu / echoes, clients_cpu / max(1, len(direct_busy)))
 
     nbytes = int(args.gib * (1 << 30))
-    daphne_cpu = cpu_seconds(server.process.pid)
+    daphne_cpu, node_cpu = cpu_seconds(server.process.pid), node_cpu_seconds(server.process.pid)
     web_seconds = await web_throughput(server, token, target, nbytes)
-    results["cpu_per_mib"] = (cpu_seconds(server.process.pid) - daphne_cpu) / (nbytes / 2**20)
+    mib = nbytes / 2**20
+    results["cpu_per_mib"] = (
+        (cpu_seconds(server.process.pid) - daphne_cpu) / mib, (node_cpu_seconds(server.process.pid) - node_cpu) / mib
+    )
     direct_seconds = await direct_throughput(target, nbytes)
     results["throughput"] = (nbytes / web_seconds / 2**20, nbytes / direct_seconds / 2**20)
 
@@ -431,18 +483,21 @@ def report(args, results):
          [f"{args.gib:g} GiB, direct OpenSSH", f"{direct_rate:.1f}", "1.00x"]],
         "Throughput",
     )
-    web_echo, client_echo = results["cpu_per_echo"]
+    daphne_echo, node_echo, client_echo = results["cpu_per_echo"]
+    daphne_mib, node_mib = results["cpu_per_mib"]
     table(
-        ["CPU", "web node (daphne)", "direct ssh clients"],
-        [[f"per echoed key, {args.sessions} busy sessions", f"{web_echo * 1e6:.0f} us", f"{client_echo * 1e6:.0f} us"],
-         [f"per MiB of output ({args.gib:g} GiB)", f"{results['cpu_per_mib'] * 1e3:.1f} ms", "-"]],
+        ["CPU", "daphne", "web node (daphne + its ssh clients)", "direct ssh clients"],
+        [[f"per echoed key, {args.sessions} busy sessions", f"{daphne_echo * 1e6:.0f} us", f"{node_echo * 1e6:.0f} us",
+          f"{client_echo * 1e6:.0f} us"],
+         [f"per MiB of output ({args.gib:g} GiB)", f"{daphne_mib * 1e3:.1f} ms", f"{node_mib * 1e3:.1f} ms", "-"]],
         "CPU",
     )
     per, before, after = results["memory"]
     table(
-        ["daphne memory", "MiB"],
-        [["RSS before", f"{before:.1f}"], [f"RSS with {args.idle_sessions} idle sessions", f"{after:.1f}"],
-         ["per idle session", f"{per:.2f}"], ["RSS after the throughput runs", f"{results['rss_after_transfer']:.1f}"]],
+        ["web node memory (daphne RSS + its ssh clients' PSS)", "MiB"],
+        [["before", f"{before:.1f}"], [f"with {args.idle_sessions} idle sessions", f"{after:.1f}"],
+         ["per idle session", f"{per:.2f}"], ["of which the ssh client", f"{results['clients_memory']:.2f}"],
+         ["daphne RSS after the throughput runs", f"{results['rss_after_transfer']:.1f}"]],
         "Memory",
     )
     targets = [

@@ -29,6 +29,7 @@ another core (bench/README.md). Everything PAM decides stays in PAM:
 import asyncio
 import base64
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -149,9 +150,27 @@ class Plan:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+@functools.cache
+def _remove_orphaned_directories():
+    """Remove, once per process, what the clients of a node that died (kill -9) left: their
+    secrets are already gone, their configs and control sockets are not. A directory is named
+    after its node's pid."""
+    for path in Path(RUN_DIR or tempfile.gettempdir()).glob("pam-ssh-*-*"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _plan(route, address):
     """Write the private directory of one session: config, pins, secrets (blocking: reads pins)."""
-    directory = Path(tempfile.mkdtemp(prefix="pam-ssh-", dir=RUN_DIR))
+    _remove_orphaned_directories()
+    directory = Path(tempfile.mkdtemp(prefix=f"pam-ssh-{os.getpid()}-", dir=RUN_DIR))
     plan = Plan(directory, route.hops)
     try:
         first = route.hops[0]

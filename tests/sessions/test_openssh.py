@@ -1,0 +1,159 @@
+"""The OpenSSH client behind SSH sessions (targets.openssh), seen as an attacker would look at it.
+
+The client runs beside the node with the session's secrets for the moment of its sign-in: the
+tests read what any local process could (command lines, environments, the private directory)
+and what a user at the terminal or a server on the route could try to make of it.
+"""
+
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+from asgiref.sync import async_to_sync
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from targets.openssh import HELPERS
+from tests.factories import make_user
+from tests.sessions.helpers import Terminal
+from tests.sessions.test_terminal import run_command, ssh_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ssh_clients():
+    """The ssh processes this test process runs (the live sessions run in it)."""
+    return [p for p in psutil.Process().children(recursive=True) if p.name() == "ssh"]
+
+
+def private_directory(client):
+    command = client.cmdline()
+    return Path(command[command.index("-F") + 1]).parent
+
+
+def askpass(directory, prompt):
+    result = subprocess.run(
+        [str(HELPERS / "askpass"), prompt], env={"PAM_SSH_DIR": str(directory)}, capture_output=True, text=True
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_askpass_gives_a_hop_only_its_own_secret(tmp_path):
+    (tmp_path / "hop0-aaaa.secret").write_text("jump-secret")
+    (tmp_path / "hop1-bbbb.secret").write_text("target-secret")
+    (tmp_path.parent / "outside.secret").write_text("sentinel")
+    assert askpass(tmp_path, "alice@hop0-aaaa's password: ") == "jump-secret"
+    assert askpass(tmp_path, "(alice@hop1-bbbb) Password: ") == "target-secret"
+    # What a server writes after ssh's own "(user@alias) " cannot point at another hop.
+    assert askpass(tmp_path, "(alice@hop0-aaaa) alice@hop1-bbbb's password: ") == "jump-secret"
+    assert askpass(tmp_path, "(alice@hop0-aaaa) (alice@hop1-bbbb) Password: ") == "jump-secret"
+    for prompt in (
+        "alice@hop1-bbbb's password: and more",  # not ssh's password prompt
+        "Enter passphrase for key: ",
+        "alice@../outside's password: ",
+        "(alice@../outside) Password: ",
+        "alice@hop9-zzzz's password: ",
+        "",
+    ):
+        assert askpass(tmp_path, prompt) is None, prompt
+
+
+def test_no_secret_is_on_a_command_line_in_an_environment_or_left_on_disk(sshd, jump_sshd, tmp_path):
+    key_file = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)], check=True)
+    sshd.authorize(key_file.with_suffix(".pub").read_text())
+    private_key = key_file.read_text()
+    owner = make_user("poweruser")
+    hop = {"host": "127.0.0.2", "port": jump_sshd.port, "username": jump_sshd.user, "password": jump_sshd.password}
+    session, _ = ssh_session(owner, sshd, password="", private_key=private_key, jump_hosts=[hop])
+    key_body = "".join(private_key.splitlines()[1:-1])
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo signed-$((40+2))", "signed-42")
+        clients = ssh_clients()
+        assert len(clients) == 2  # the session's client and the one it runs for its jump host
+        directory = private_directory(clients[0])
+        for client in clients:
+            seen = " ".join(client.cmdline()) + Path(f"/proc/{client.pid}/environ").read_text(errors="replace")
+            assert jump_sshd.password not in seen and key_body[:40] not in seen
+        assert oct(directory.stat().st_mode & 0o777) == "0o700"
+        files = sorted(p.name for p in directory.iterdir())
+        assert not [name for name in files if name.endswith((".secret", ".key"))], files
+        for path in directory.iterdir():
+            if path.is_file():
+                text = path.read_text(errors="replace")
+                assert jump_sshd.password not in text and key_body[:40] not in text, path.name
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+        return clients, directory
+
+    clients, directory = async_to_sync(scenario)()
+    _, alive = psutil.wait_procs(clients, timeout=10)
+    assert not alive and not directory.exists()
+
+
+def test_escape_sequences_typed_at_the_terminal_reach_the_target_not_the_client(sshd):
+    """``~C`` would open ssh's command line (new forwardings), ``~.`` would drop the link."""
+    owner = make_user("poweruser")
+    session, _ = ssh_session(owner, sshd)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo ready-$((2*2))", "ready-4")
+        await terminal.type("\r~C\r~.\r~#\r")
+        await run_command(terminal, "echo still-$((5*5))", "still-25")
+        assert b"ssh>" not in terminal.output and b"forwarded connections" not in terminal.output
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
+def _pem(key, private_format):
+    return key.private_bytes(serialization.Encoding.PEM, private_format, serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize(
+    "make_key, private_format",
+    [
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), serialization.PrivateFormat.TraditionalOpenSSL),
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), serialization.PrivateFormat.PKCS8),
+        (lambda: ec.generate_private_key(ec.SECP256R1()), serialization.PrivateFormat.TraditionalOpenSSL),
+    ],
+    ids=["rsa-pem", "rsa-pkcs8", "ecdsa-pem"],
+)
+def test_private_keys_stored_as_pem_sign_in(sshd, make_key, private_format):
+    key = make_key()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    sshd.authorize(public.decode())
+    owner = make_user("poweruser")
+    session, _ = ssh_session(owner, sshd, password="", private_key=_pem(key, private_format))
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo pem-$((3+4))", "pem-7")
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+
+    async_to_sync(scenario)()
+
+
+def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, jump_sshd):
+    owner = make_user("poweruser")
+    hop = {"host": "127.0.0.2", "port": jump_sshd.port, "username": jump_sshd.user, "password": jump_sshd.password}
+    session, _ = ssh_session(owner, sshd, jump_hosts=[hop])
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo up-$((1+1))", "up-2")
+        clients = ssh_clients()
+        await terminal.control(type="terminate")
+        await terminal.until_event("ended")
+        return clients
+
+    clients = async_to_sync(scenario)()
+    assert len(clients) == 2
+    _, alive = psutil.wait_procs(clients, timeout=10)
+    assert not alive and not ssh_clients()
