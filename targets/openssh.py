@@ -260,13 +260,20 @@ def set_size(fd, cols, rows):
 
 
 class Shell:
-    """A running ``ssh`` with a shell on a PTY: ``fd`` is the PTY's master side (non-blocking)."""
+    """A running ``ssh`` with a shell on the target's PTY (every descriptor non-blocking).
 
-    def __init__(self, plan, process, fd, errors):
+    ``fd`` is the master side of the local PTY that is the client's input: what is typed goes
+    in there, and its size is the terminal's size. ``output`` is a pipe the client writes the
+    target's output to: a pipe hands over up to 64 KiB a read where a PTY hands over 4 KiB.
+    ``errors`` is the client's stderr, which the node keeps draining.
+    """
+
+    def __init__(self, plan, process, fd, output, errors):
         self.plan = plan
         self.process = process
         self.fd = fd
-        self.errors = errors  # the client's stderr: a pipe the node keeps draining
+        self.output = output
+        self.errors = errors
 
     def resize(self, cols, rows):
         set_size(self.fd, cols, rows)
@@ -281,6 +288,10 @@ class Shell:
     def open_sftp(self):
         """A paramiko SFTP client on this login, through its control socket (blocking)."""
         return _sftp_over_master(self.plan)
+
+    def close_descriptors(self):
+        for fd in (self.fd, self.output, self.errors):
+            os.close(fd)
 
     def finish(self, wait=5):
         """End the client and all it started, reap it, remove its directory (blocking)."""
@@ -425,22 +436,23 @@ async def open_shell(route, *, user_id=None, cols=80, rows=24):
     plan = await _prepare(route)
     master, slave = os.openpty()  # a terminal's usual modes: ssh sends them to the target's PTY
     set_size(slave, cols, rows)
+    output_read, output_write = os.pipe()
     error_read, error_write = os.pipe()
     try:
         process = subprocess.Popen(
             [SETPRIV, "--pdeathsig", "KILL", "--", SSH, "-F", str(plan.config), "-tt", plan.target],
-            stdin=slave, stdout=slave, stderr=error_write, env=_environment(plan), start_new_session=True,
+            stdin=slave, stdout=output_write, stderr=error_write, env=_environment(plan), start_new_session=True,
         )
     except BaseException:
-        for fd in (master, slave, error_read, error_write):
+        for fd in (master, slave, output_read, output_write, error_read, error_write):
             os.close(fd)
         plan.remove()
         raise
-    os.close(slave)
-    os.close(error_write)
-    os.set_blocking(master, False)
-    os.set_blocking(error_read, False)
-    shell = Shell(plan, process, master, error_read)
+    for fd in (slave, output_write, error_write):
+        os.close(fd)
+    for fd in (master, output_read, error_read):
+        os.set_blocking(fd, False)
+    shell = Shell(plan, process, master, output_read, error_read)
     try:
         signed_in, said = await asyncio.wait_for(_signed_in(error_read, process), SIGN_IN_TIMEOUT)
         plan.forget_secrets()
@@ -452,8 +464,7 @@ async def open_shell(route, *, user_id=None, cols=80, rows=24):
     except BaseException as exc:
         plan.forget_secrets()
         await asyncio.get_running_loop().run_in_executor(None, shell.finish)
-        os.close(master)
-        os.close(error_read)
+        shell.close_descriptors()
         if isinstance(exc, asyncio.TimeoutError):
             raise ConnectFailed(f"{route} did not sign us in within {SIGN_IN_TIMEOUT} seconds.") from None
         raise

@@ -1,12 +1,12 @@
 """SSH terminals: a shell on a PTY through the route's jump hosts, by the OpenSSH client (targets.openssh).
 
-The node relays bytes between the session and the PTY of its ``ssh`` process; the SSH work
-itself (ciphers, windows, re-keys, keep-alives, jump hosts) runs in that process, beside the node
-(measured in bench/README.md):
-- The PTY's master side is watched with the loop's epoll reader. What one wakeup reads (at most
+The node relays bytes between the session and its ``ssh`` process (typed input into a local PTY,
+output from a pipe); the SSH work itself (ciphers, windows, re-keys, keep-alives, jump hosts)
+runs in that process, beside the node (measured in bench/README.md):
+- The output pipe is watched with the loop's epoll reader. What one wakeup reads (at most
   READ_BURST, so other sessions get their turn) is delivered as one piece, which goes out as one
   websocket frame per attached viewer.
-- Pausing stops reading: the PTY fills, ``ssh`` stops reading its channel, and the target's SSH
+- Pausing stops reading: the pipe fills, ``ssh`` stops reading its channel, and the target's SSH
   window closes. Writes go straight to the PTY; what it cannot take now waits for it to drain.
 - Resizing sets the PTY's size and tells ``ssh`` (SIGWINCH), which sends it on.
 """
@@ -88,30 +88,27 @@ class SshTransport(Transport):
     @staticmethod
     def _finish(shell):
         shell.finish()
-        os.close(shell.fd)
-        os.close(shell.errors)
+        shell.close_descriptors()
 
     # --- reading ---------------------------------------------------------------------------------
 
     def _start_reading(self):
         if not self.reading and not self.closed:
-            self.loop.add_reader(self.shell.fd, self._on_readable)
+            self.loop.add_reader(self.shell.output, self._on_readable)
             self.reading = True
 
     def _stop_reading(self):
         if self.reading:
-            self.loop.remove_reader(self.shell.fd)
+            self.loop.remove_reader(self.shell.output)
             self.reading = False
 
     def _on_readable(self):
         chunks, total, ended = [], 0, False
         while total < READ_BURST:
             try:
-                data = os.read(self.shell.fd, READ_CHUNK)
+                data = os.read(self.shell.output, READ_CHUNK)
             except BlockingIOError:
                 break
-            except OSError:  # EIO: the client exited and closed the PTY
-                data = b""
             if not data:
                 ended = True
                 break
