@@ -20,7 +20,8 @@ What the session asks of a transport, as class attributes and methods:
 - ``recording_kind``: how recordings.services records its output ("asciicast"), or None.
 - ``replay()``: a fresh buffer of what a viewer joining late is sent first (``add``,
   ``snapshot``, ``size``). Terminals keep their recent output (Scrollback).
-- ``file_backend()``: the file service of an open link (an SSH Transport for SFTP), or None.
+- ``file_backend()``: the file service of an open link (for SSH, an object whose ``open_sftp()``
+  gives a paramiko SFTP client over the session's own login), or None.
 - ``jump_hosts``, ``private_keys``, ``files``: whether a route may have hops, sign in with a
   key, and offer files; the services read these from the registry (sessions.transports)
   instead of naming protocols.

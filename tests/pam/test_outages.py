@@ -1,6 +1,6 @@
 """Outages of PostgreSQL or Redis: 503s instead of 500s, and one log line instead of a flood.
 
-The faults themselves, against real PostgreSQL and Redis processes, are in tests/sessions/test_faults.py.
+The faults themselves, against real PostgreSQL and Redis processes, are in tests/outages/.
 """
 
 import logging

@@ -22,9 +22,17 @@ from tests.sessions.test_terminal import run_command, ssh_session
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def ssh_clients():
-    """The ssh processes this test process runs (the live sessions run in it)."""
-    return [p for p in psutil.Process().children(recursive=True) if p.name() == "ssh"]
+def ssh_clients(besides=()):
+    """The running ssh processes this test process started (the live sessions run in it), but
+    those in ``besides`` (what earlier tests' sessions left running or unreaped)."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.name() == "ssh" and process.status() != psutil.STATUS_ZOMBIE and process not in besides:
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def private_directory(client):
@@ -34,7 +42,8 @@ def private_directory(client):
 
 def askpass(directory, prompt):
     result = subprocess.run(
-        [str(HELPERS / "askpass"), prompt], env={"PAM_SSH_DIR": str(directory)}, capture_output=True, text=True
+        [str(HELPERS / "askpass"), prompt], env={"PAM_SSH_DIR": str(directory)}, capture_output=True, text=True,
+        check=False,
     )
     return result.stdout if result.returncode == 0 else None
 
@@ -68,11 +77,12 @@ def test_no_secret_is_on_a_command_line_in_an_environment_or_left_on_disk(sshd, 
     hop = {"host": "127.0.0.2", "port": jump_sshd.port, "username": jump_sshd.user, "password": jump_sshd.password}
     session, _ = ssh_session(owner, sshd, password="", private_key=private_key, jump_hosts=[hop])
     key_body = "".join(private_key.splitlines()[1:-1])
+    before = ssh_clients()
 
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
         await run_command(terminal, "echo signed-$((40+2))", "signed-42")
-        clients = ssh_clients()
+        clients = ssh_clients(besides=before)
         assert len(clients) == 2  # the session's client and the one it runs for its jump host
         directory = private_directory(clients[0])
         for client in clients:
@@ -143,11 +153,12 @@ def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, ju
     owner = make_user("poweruser")
     hop = {"host": "127.0.0.2", "port": jump_sshd.port, "username": jump_sshd.user, "password": jump_sshd.password}
     session, _ = ssh_session(owner, sshd, jump_hosts=[hop])
+    before = ssh_clients()
 
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
         await run_command(terminal, "echo up-$((1+1))", "up-2")
-        clients = ssh_clients()
+        clients = ssh_clients(besides=before)
         await terminal.control(type="terminate")
         await terminal.until_event("ended")
         return clients
@@ -155,4 +166,4 @@ def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, ju
     clients = async_to_sync(scenario)()
     assert len(clients) == 2
     _, alive = psutil.wait_procs(clients, timeout=10)
-    assert not alive and not ssh_clients()
+    assert not alive and not ssh_clients(besides=before)

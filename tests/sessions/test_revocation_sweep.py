@@ -74,7 +74,7 @@ def test_rows_of_websockets_the_node_no_longer_holds_are_cleared():
 
 def test_a_terminate_whose_notice_is_lost_still_answers_and_is_committed(monkeypatch):
     """An admin's DELETE while the channel layer is down: 200 and a terminated row (the home
-    node's sweep hangs up: tests/sessions/test_faults.py), never a 500."""
+    node's sweep hangs up: tests/outages/test_redis.py), never a 500."""
     from rest_framework.test import APIClient
 
     from tests.sessions.test_attachable import ad_hoc

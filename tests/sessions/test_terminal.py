@@ -1,7 +1,7 @@
 """Terminal sessions end to end, against real OpenSSH sshd and Debian telnetd on loopback.
 
 The websocket is driven in-process (Channels' communicator) through the real ASGI stack:
-token authentication, the consumer, the engine, paramiko or telnetlib3, the target.
+token authentication, the consumer, the live session, the OpenSSH client or telnetlib3, the target.
 """
 
 import asyncio
