@@ -76,11 +76,12 @@ REKEY_LIMIT = "512M"
 CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"  # first: fastest here (AES-NI)
 
 
-def _quote(value):
-    """A value for ssh_config: quoted, so spaces cannot start another option."""
+def _quote(value, tokens=False):
+    """A value for ssh_config: quoted, so spaces cannot start another option; ``tokens`` for the
+    options where ssh expands ``%`` sequences (HostName), so a ``%`` stays a ``%``."""
     if any(c in value for c in '"\n\r\0'):
         raise ConnectFailed("A host or user name holds characters SSH cannot be given.")
-    return f'"{value}"'
+    return f'"{value.replace("%", "%%")}"' if tokens else f'"{value}"'
 
 
 def _openssh_key(text, where):
@@ -213,7 +214,7 @@ def _plan(route, address):
             where = f"{hop.host}:{hop.port}"
             lines += [
                 f"Host {alias}",
-                f"  HostName {_quote(address if index == 0 else hop.host)}",
+                f"  HostName {_quote(address if index == 0 else hop.host, tokens=True)}",
                 f"  Port {int(hop.port)}",
                 f"  User {_quote(hop.username)}",
                 f"  HostKeyAlias {alias}",

@@ -167,3 +167,24 @@ def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, ju
     assert len(clients) == 2
     _, alive = psutil.wait_procs(clients, timeout=10)
     assert not alive and not ssh_clients(besides=before)
+
+
+def test_names_reach_ssh_exactly_as_stored(settings):
+    """Spaces, ``%`` (which ssh_config expands in HostName) and option-like text in a hop's
+    names are values, never options or tokens: ``ssh -G`` shows what the client will use."""
+    from targets.openssh import _plan
+    from targets.routes import Hop, Route
+
+    jump = Hop(host="127.0.0.1", port=2222, username="ops team", password="not-used-here")
+    target = Hop(host="db%h.internal", port=22, username="app%r -oProxyCommand=x", password="not-used-here")
+    plan = _plan(Route(target=target, jumps=(jump,)), "127.0.0.1")
+    try:
+        shown = subprocess.run(
+            ["ssh", "-G", "-F", str(plan.config), plan.target], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        assert "hostname db%h.internal" in shown and "user app%r -oProxyCommand=x" in shown
+        assert not any(line.startswith("proxycommand") for line in shown)
+        assert f"proxyjump {plan.aliases[0]}" in shown
+        assert "escapechar none" in shown and "forwardagent no" in shown
+    finally:
+        plan.remove()
