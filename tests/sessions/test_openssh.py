@@ -169,7 +169,7 @@ def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, ju
     assert not alive and not ssh_clients(besides=before)
 
 
-def test_names_reach_ssh_exactly_as_stored(settings):
+def test_names_reach_ssh_exactly_as_stored():
     """Spaces, ``%`` (which ssh_config expands in HostName) and option-like text in a hop's
     names are values, never options or tokens: ``ssh -G`` shows what the client will use."""
     from targets.openssh import _plan
