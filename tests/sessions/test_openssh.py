@@ -18,6 +18,7 @@ from targets.openssh import HELPERS
 from tests.factories import make_user
 from tests.sessions.helpers import Terminal
 from tests.sessions.test_terminal import run_command, ssh_session
+from tests.targets import Sshd
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,6 +120,49 @@ def test_escape_sequences_typed_at_the_terminal_reach_the_target_not_the_client(
         await terminal.until_event("ended")
 
     async_to_sync(scenario)()
+
+
+class KeyboardInteractiveSshd(Sshd):
+    """A target that asks for the password through keyboard-interactive (PAM) only, as many do."""
+
+    def config(self):
+        path = super().config()
+        text = path.read_text().replace("PasswordAuthentication yes", "PasswordAuthentication no")
+        path.write_text(text.replace("KbdInteractiveAuthentication no", "KbdInteractiveAuthentication yes"))
+        return path
+
+
+@pytest.fixture(scope="module")
+def kbd_sshd(target_password):
+    server = KeyboardInteractiveSshd(target_password).start()
+    yield server
+    server.remove()
+
+
+def test_a_target_asking_through_keyboard_interactive_gets_the_password(kbd_sshd):
+    owner = make_user("poweruser")
+    session, _ = ssh_session(owner, kbd_sshd)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, "echo kbd-$((6*6))", "kbd-36")
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+
+    async_to_sync(scenario)()
+    assert "keyboard-interactive/pam for pamtest" in kbd_sshd.log_text()
+
+
+def test_a_wrong_password_through_keyboard_interactive_fails_clearly(kbd_sshd):
+    owner = make_user("poweruser")
+    session, _ = ssh_session(owner, kbd_sshd, password="not-the-password")
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        return await terminal.until_event("ended")
+
+    ended = async_to_sync(scenario)()
+    assert ended["status"] == "failed" and "Authentication as 'pamtest'" in ended["message"], ended
 
 
 def _pem(key, private_format):
