@@ -382,6 +382,7 @@
   }
 
   function select(kind, id) {
+    state.detailRequest += 1; // a connection's detail still loading no longer replaces this choice
     state.selected = kind ? { kind, id } : null;
     history.replaceState(null, "", id ? `#${id}` : location.pathname);
     markSelection();

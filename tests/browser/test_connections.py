@@ -545,11 +545,24 @@ def test_folders_rename_move_reorder_and_delete(page):
     assert shown_names(page) == ["inside", "first", "second"]
 
     select(page, "second")
+    held = []  # the moved connection's detail, answered only after the next click
+    detail = re.compile(rf"/api/connections/{re.escape(Connection.objects.get(name='second').pk)}$")
+    page.route(detail,
+               lambda route: held.append(route) if route.request.method == "GET" else route.continue_())
     detail_button(page, "Move up").click()
     expect(page.locator("#my-section > ul > li.tree-conn").first).to_have_attribute("data-name", "second")
     assert Connection.objects.get(name="second").sort_order < Connection.objects.get(name="first").sort_order
 
+    # A folder chosen while that detail still loads stays shown when the detail arrives.
     tree_folder(page, "Zulu").locator(".folder-row .tree-label").click()
+    expect(page.locator("#folder-title")).to_have_text("Zulu")
+    page.wait_for_timeout(100)
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute(detail)
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#folder-title")).to_have_text("Zulu")
+    expect(page.locator("#folder-detail")).to_be_visible()
     page.locator("#folder-detail").get_by_role("button", name="Move up").click()
     expect(page.locator("#my-section > ul > li.tree-folder").first).to_have_attribute("data-name", "Zulu")
 
