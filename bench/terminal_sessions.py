@@ -31,7 +31,6 @@ Exits 1 when a check fails (a lost or wrong echo, a short transfer, a failed ses
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
 import statistics
@@ -41,7 +40,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import BenchFailure, Daphne, LoadMonitor, check_stop, machine_line, setup_django, table, throwaway
+from harness import (
+    BenchFailure,
+    Daphne,
+    LoadMonitor,
+    check_stop,
+    machine_line,
+    setup_django,
+    table,
+    throwaway,
+)
+from processes import cpu_seconds, node_cpu_seconds, node_memory_kib, rss_kib
 
 LINE = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789abcdefghijklmnopq"
 KEYS = b"abcdefghijklmnopqrstuvwxyz"
@@ -205,62 +214,6 @@ async def close_all(terminals, timeout=120):
         raise BenchFailure(f"{len(waiting)} sessions still live {timeout} s after they were terminated")
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def cpu_seconds(pid):
-    """User + system CPU of a process, all its threads, from /proc (0 once it is gone)."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
-
-
-def descendants(pid):
-    """The processes ``pid`` started, and theirs (the node's ssh clients)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        fields = entry.name.isdigit() and _stat(entry.name)
-        if fields:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def node_cpu_seconds(pid):
-    """CPU of the whole node: daphne, the clients it runs, and those it has already reaped."""
-    fields = _stat(pid)
-    if not fields:
-        return 0.0
-    reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
-    return cpu_seconds(pid) + reaped + sum(cpu_seconds(child) for child in descendants(pid))
-
-
-def pss_kib(pid):
-    """Proportional set size: private memory plus a fair share of what is shared (0 once gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def node_memory_kib(pid):
-    """daphne's RSS plus the PSS of the clients it runs (their libraries are shared)."""
-    return rss_kib(pid) + sum(pss_kib(child) for child in descendants(pid))
-
-
 class DirectTerminal:
     """The OpenSSH client running the same command on the same target."""
 
@@ -348,13 +301,6 @@ async def open_many(factory, count, command, batch=10):
         await asyncio.gather(*(t.open(command) for t in group))
         terminals += group
     return terminals
-
-
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise BenchFailure(f"no RSS for {pid}")
 
 
 async def web_throughput(server, token, target, nbytes):

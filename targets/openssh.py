@@ -164,14 +164,18 @@ def _remove_orphaned_directories():
     after its node's pid."""
     for path in Path(RUN_DIR or tempfile.gettempdir()).glob("pam-ssh-*-*"):
         pid = path.name.split("-")[2]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def _plan(route, address):

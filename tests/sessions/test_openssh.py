@@ -5,7 +5,10 @@ tests read what any local process could (command lines, environments, the privat
 and what a user at the terminal or a server on the route could try to make of it.
 """
 
+import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -39,6 +42,18 @@ def ssh_clients(besides=()):
 def private_directory(client):
     command = client.cmdline()
     return Path(command[command.index("-F") + 1]).parent
+
+
+def run_and_exit(session, owner, command, expect):
+    """Open the session's terminal, see ``command`` print ``expect``, and leave the shell."""
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        await run_command(terminal, command, expect)
+        await terminal.type("exit\n")
+        await terminal.until_event("ended")
+
+    async_to_sync(scenario)()
 
 
 def askpass(directory, prompt):
@@ -142,14 +157,7 @@ def kbd_sshd(target_password):
 def test_a_target_asking_through_keyboard_interactive_gets_the_password(kbd_sshd):
     owner = make_user("poweruser")
     session, _ = ssh_session(owner, kbd_sshd)
-
-    async def scenario():
-        terminal = await Terminal.open(session.pk, owner)
-        await run_command(terminal, "echo kbd-$((6*6))", "kbd-36")
-        await terminal.type("exit\n")
-        await terminal.until_event("ended")
-
-    async_to_sync(scenario)()
+    run_and_exit(session, owner, "echo kbd-$((6*6))", "kbd-36")
     assert "keyboard-interactive/pam for pamtest" in kbd_sshd.log_text()
 
 
@@ -183,14 +191,7 @@ def test_private_keys_stored_as_pem_sign_in(sshd, make_key, private_format):
     sshd.authorize(public.decode())
     owner = make_user("poweruser")
     session, _ = ssh_session(owner, sshd, password="", private_key=_pem(key, private_format))
-
-    async def scenario():
-        terminal = await Terminal.open(session.pk, owner)
-        await run_command(terminal, "echo pem-$((3+4))", "pem-7")
-        await terminal.type("exit\n")
-        await terminal.until_event("ended")
-
-    async_to_sync(scenario)()
+    run_and_exit(session, owner, "echo pem-$((3+4))", "pem-7")
 
 
 def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, jump_sshd):
@@ -232,3 +233,20 @@ def test_names_reach_ssh_exactly_as_stored():
         assert "escapechar none" in shown and "forwardagent no" in shown
     finally:
         plan.remove()
+
+
+def test_what_a_dead_nodes_clients_left_is_removed_and_a_living_nodes_kept():
+    from targets.openssh import RUN_DIR, _remove_orphaned_directories
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    base = Path(RUN_DIR or tempfile.gettempdir())
+    dead = Path(tempfile.mkdtemp(prefix=f"pam-ssh-{gone.pid}-", dir=base))
+    living = Path(tempfile.mkdtemp(prefix=f"pam-ssh-{os.getpid()}-", dir=base))
+    (dead / "config").write_text("Host x\n")
+    try:
+        _remove_orphaned_directories.__wrapped__()
+        assert not dead.exists() and living.exists()
+    finally:
+        for path in (dead, living):
+            shutil.rmtree(path, ignore_errors=True)
