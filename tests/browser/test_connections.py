@@ -1,62 +1,27 @@
-"""The connections page in Chromium: tree, forms, sharing, health, import and export."""
+"""The connections page in Chromium: tree, forms, sharing, health (import and export:
+test_connection_import_export.py)."""
 
-import json
 import re
 import socket
 
 import pytest
 from playwright.sync_api import expect
 
-from connections.models import Connection, ConnectionGroup, JumpHop, Share
-from tests.factories import PASSWORD, make_address_book_folder, make_connection, make_folder, make_user
+from connections.models import Connection, ConnectionGroup, Share
+from tests.browser.connections_page import (
+    detail_button,
+    expect_names,
+    open_connections,
+    select,
+    shown_names,
+    tree_folder,
+    tree_item,
+)
+from tests.factories import make_address_book_folder, make_connection, make_folder, make_user
 
 pytestmark = pytest.mark.browser
 
 ROLES = ["viewer", "operator", "poweruser", "admin"]
-
-
-def sign_in(page, user):
-    page.goto("/login")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator(".user-name")).to_have_text(user.get_full_name())
-
-
-def open_connections(page, user=None):
-    if user is not None:
-        sign_in(page, user)
-    page.goto("/connections")
-    expect(page.locator("#conn-tree")).to_have_attribute("aria-busy", "false")
-
-
-def tree_item(page, name):
-    return page.locator(f'#conn-tree li.tree-conn[data-name="{name}"]')
-
-
-def tree_folder(page, name):
-    return page.locator(f'#conn-tree li.tree-folder[data-name="{name}"]')
-
-
-def detail_button(page, name):
-    return page.locator("#conn-detail").get_by_role("button", name=name, exact=True)
-
-
-def shown_names(page):
-    return page.locator("#conn-tree li.tree-conn").evaluate_all("items => items.map(i => i.dataset.name)")
-
-
-def expect_names(page, names):
-    """Wait until the tree shows exactly these connections (in any order)."""
-    expect(page.locator("#conn-tree li.tree-conn")).to_have_count(len(names))
-    for name in names:
-        expect(tree_item(page, name)).to_be_visible()
-    assert sorted(shown_names(page)) == sorted(names)
-
-
-def select(page, name):
-    tree_item(page, name).locator(".tree-label").click()
-    expect(page.locator("#detail-title")).to_have_text(name)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -336,98 +301,6 @@ def test_check_now_sends_at_most_500_checks_per_request(page):
     expect(page.locator("#check-status")).to_have_text("0 of 620 reachable.", timeout=30_000)
     assert batches == [500, 120]
     expect(page.locator('#conn-tree .health-dot[data-health="unreachable"]')).to_have_count(620)
-
-
-def _export_document(groups, connections):
-    return {
-        "version": 1,
-        "exportedAt": "2024-01-01T00:00:00+00:00",
-        "groups": groups,
-        "connections": connections,
-    }
-
-
-def test_import_shows_progress_and_counts_then_errors_name_the_item(page, tmp_path):
-    user = make_user("poweruser")
-    groups = [
-        {"id": "grp_old1", "name": "Imported", "parentId": None, "sortOrder": 0},
-        {"id": "grp_old2", "name": "Nested", "parentId": "grp_old1", "sortOrder": 0},
-    ]
-    connections = [
-        {
-            "name": f"host-{n:03}",
-            "protocol": "ssh",
-            "host": f"10.3.{n // 250}.{n % 250 + 1}",
-            "port": 22,
-            "username": "deploy",
-            "groupId": ["grp_old1", "grp_old2", None][n % 3],
-            "tags": ["imported"],
-        }
-        for n in range(300)
-    ]
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(_export_document(groups, connections)))
-    connections[3]["port"] = 70000
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(_export_document([], connections)))
-    open_connections(page, user)
-
-    page.click("#open-import")
-    page.set_input_files("#import-file", str(good))
-    page.click("#import-start")
-    expect(page.locator("#import-result")).to_have_text("Imported 2 folder(s) and 300 connection(s).")
-    expect(page.locator('#import-steps [data-step="upload"]')).to_have_attribute("data-state", "done")
-    expect(page.locator("#import-progress")).to_have_attribute("value", "100")
-    expect(page.locator('#import-steps [data-step="process"]')).to_have_attribute("data-state", "done")
-    expect(page.locator('#import-steps [data-step="result"]')).to_have_attribute("data-state", "done")
-    assert Connection.objects.filter(owner=user).count() == 300
-    assert ConnectionGroup.objects.get(owner=user, name="Nested").parent.name == "Imported"
-    page.click("#import-close")
-    expect(tree_folder(page, "Nested")).to_be_visible()
-    expect(page.locator("#conn-tree li.tree-conn")).to_have_count(300)
-
-    page.click("#open-import")
-    expect(page.locator("#import-steps")).to_be_hidden()
-    page.set_input_files("#import-file", str(bad))
-    page.click("#import-start")
-    expect(page.locator("#import-error")).to_have_text(
-        "connections[3].port: Ensure this value is less than or equal to 65535."
-    )
-    expect(page.locator('#import-steps [data-step="result"]')).to_have_attribute("data-state", "failed")
-    expect(page.locator("#import-result")).to_be_hidden()
-    page.problems.clear()  # the browser logs the 400 response itself
-    assert Connection.objects.filter(owner=user).count() == 300
-
-
-def test_export_downloads_json_without_credentials(page):
-    user = make_user("poweruser")
-    connection = make_connection(user, "with-secrets", password="hunter2", username="root", tags=["x"])
-    JumpHop.objects.create(
-        connection=connection, position=0, host="10.4.4.4", username="hop", password="hop-pw"
-    )
-    open_connections(page, user)
-    with page.expect_download() as info:
-        page.click("#export-link")
-    download = info.value
-    assert re.fullmatch(r"pam-connections-\d{8}-\d{6}\.json", download.suggested_filename)
-    with open(download.path()) as file:
-        text = file.read()
-    document = json.loads(text)
-    assert document["version"] == 1
-    assert [c["name"] for c in document["connections"]] == ["with-secrets"]
-    assert document["connections"][0]["jumpHosts"] == [{"host": "10.4.4.4", "port": 22, "username": "hop"}]
-
-    def keys(value):
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                yield key
-                yield from keys(inner)
-        elif isinstance(value, list):
-            for inner in value:
-                yield from keys(inner)
-
-    assert not {"password", "privateKey"} & set(keys(document))
-    assert "hunter2" not in text and "hop-pw" not in text
 
 
 def test_names_from_the_api_render_as_text(page):

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_connections import open_connections, select
+from tests.browser.connections_page import open_connections, select
 from tests.factories import make_connection, make_user
 from tests.processes import daphne, pam_env
 from tests.tunnels import celery_worker, echo_through, free_tunnel_port, new_queue, port_is_open
