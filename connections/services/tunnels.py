@@ -68,7 +68,7 @@ def _check_port_free(connection, port, index):
     held = Tunnel.objects.filter(local_port=port, state__in=ACTIVE_TUNNEL_STATES).exclude(connection=connection)
     if held.exists():
         raise InvalidInput(f"Port {port} is already taken by another connection's tunnel.", field=field)
-    from connections.tunnels import bind_listener, port_in_use_message
+    from connections.forwarding import bind_listener, port_in_use_message
 
     try:
         bind_listener(port).close()
