@@ -12,6 +12,7 @@ the worker's TunnelManager holds and supervises them).
   none of which carry a credential.
 """
 
+import contextlib
 import errno
 import logging
 import select
@@ -263,9 +264,8 @@ class RunningTunnel:
             self._clients.add(pair)
             self.total += 1
         try:
-            self._pump(client, channel)
-        except (OSError, EOFError, paramiko.SSHException):
-            pass  # either side went away: nothing more to move
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):  # either side went away
+                self._pump(client, channel)
         finally:
             with self._lock:
                 self._clients.discard(pair)
