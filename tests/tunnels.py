@@ -1,8 +1,9 @@
 """Helpers for tests that run connection tunnels: a real Celery worker, free ports of the
-tunnel range, and a client that sends bytes through a tunnel."""
+tunnel range, a client that sends bytes through a tunnel, and the tunnels API as a caller sees it."""
 
 import socket
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -10,6 +11,8 @@ from django.conf import settings
 
 from connections.models import Tunnel
 from tests.processes import ROOT, VENV_BIN, pam_env, stop
+
+DEADLINE = 30  # seconds any wait in the tunnel tests may take
 
 
 def new_queue(prefix="test"):
@@ -77,3 +80,37 @@ def echo_through(port, payload=b"hello through the tunnel"):
                 break
             received += chunk
     return received
+
+
+def wait_for(predicate, timeout=DEADLINE, what="the condition"):
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start(client, connection):
+    return client.post(f"/api/connections/{connection.pk}/tunnels/start")
+
+
+def stop_tunnels(client, connection):
+    return client.post(f"/api/connections/{connection.pk}/tunnels/stop")
+
+
+def tunnel_state(client, connection, port=None):
+    response = client.get(f"/api/connections/{connection.pk}/tunnels")
+    assert response.status_code == 200, response.content
+    items = response.json()["tunnels"]
+    return next(t for t in items if port is None or t["localPort"] == port)
+
+
+def wait_for_state(client, connection, states, timeout=DEADLINE):
+    return wait_for(
+        lambda: (lambda t: t if t["state"] in states else None)(tunnel_state(client, connection)),
+        timeout,
+        f"a tunnel state in {states}",
+    )

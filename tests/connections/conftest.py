@@ -1,5 +1,7 @@
 import pytest
 
+from connections import tunnels
+from pam.celery import app as celery_app
 from targets.addresses import deny_rules
 
 
@@ -9,3 +11,13 @@ def _fresh_deny_rules():
     deny_rules.cache_clear()
     yield
     deny_rules.cache_clear()
+
+
+@pytest.fixture
+def in_process():
+    """Run tunnel tasks eagerly: the tunnel manager lives in this test process."""
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+    tunnels.shutdown(release=False)

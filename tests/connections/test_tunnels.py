@@ -7,52 +7,35 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from accounts.choices import AuditAction
-from accounts.models import AuditEvent
-from accounts.services.users import disable_user
 from connections import tunnels
-from connections.models import Connection, JumpHop, Tunnel
+from connections.models import JumpHop, Tunnel
 from connections.services.tunnels import reap_lost_tunnels
 from nodes.models import Node
-from pam.celery import app as celery_app
 from targets.models import KnownHost
 from targets.services.hostkeys import HostRoute
-from tests.factories import make_connection, make_user
+from tests.factories import make_connection
 from tests.processes import ROOT
-from tests.tunnels import celery_worker, echo_through, free_tunnel_port, new_queue, port_is_open
+from tests.tunnels import (
+    DEADLINE,
+    celery_worker,
+    echo_through,
+    free_tunnel_port,
+    new_queue,
+    port_is_open,
+    start,
+    stop_tunnels,
+    tunnel_state,
+    wait_for,
+    wait_for_state,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DEADLINE = 30  # seconds any wait in these tests may take
-
-
-def wait_for(predicate, timeout=DEADLINE, what="the condition"):
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def in_process():
-    """Run tunnel tasks eagerly: the tunnel manager lives in this test process."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
-    tunnels.shutdown(release=False)
-
 
 def ssh_connection(owner, sshd, remote_port, local_port, **fields):
     fields.setdefault("password", sshd.password)
@@ -63,21 +46,6 @@ def ssh_connection(owner, sshd, remote_port, local_port, **fields):
         username=sshd.user,
         tunnels=[{"local_port": local_port, "remote_host": "127.0.0.1", "remote_port": remote_port}],
         **fields,
-    )
-
-
-def tunnel_state(client, connection, port=None):
-    response = client.get(f"/api/connections/{connection.pk}/tunnels")
-    assert response.status_code == 200, response.content
-    items = response.json()["tunnels"]
-    return next(t for t in items if port is None or t["localPort"] == port)
-
-
-def wait_for_state(client, connection, states, timeout=DEADLINE):
-    return wait_for(
-        lambda: (lambda t: t if t["state"] in states else None)(tunnel_state(client, connection)),
-        timeout,
-        f"a tunnel state in {states}",
     )
 
 
@@ -96,14 +64,6 @@ def stop_and_see_the_port_close(client, connection, local_port):
     assert stop_tunnels(client, connection).status_code == 202
     wait_for_state(client, connection, {"stopped"})
     wait_for(lambda: not port_is_open(local_port), what="the port to close")
-
-
-def start(client, connection):
-    return client.post(f"/api/connections/{connection.pk}/tunnels/start")
-
-
-def stop_tunnels(client, connection):
-    return client.post(f"/api/connections/{connection.pk}/tunnels/stop")
 
 
 # --- a real Celery worker -------------------------------------------------------------------
@@ -424,83 +384,3 @@ def test_port_range_comes_from_the_environment(tmp_path):
         "45000", "45099"]
     inverted = settings_probe(tmp_path, PAM_TUNNEL_PORT_MIN="45000", PAM_TUNNEL_PORT_MAX="44000")
     assert inverted.returncode != 0 and "PAM_TUNNEL_PORT_MIN" in inverted.stderr
-
-
-# --- who may do what ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def shared_connection(closed_port):
-    """A poweruser's connection shared with everyone; its target does not answer (no SSH needed)."""
-    owner = make_user("poweruser")
-    return make_connection(owner, "shared-db", shared=True, host="127.0.0.1", port=closed_port, username="u",
-                           password="pw", tunnels=[{"local_port": free_tunnel_port(), "remote_host": "db", "remote_port": 5432}])
-
-
-@pytest.mark.parametrize("role, status", [("viewer", 200), ("operator", 200), ("poweruser", 200), ("admin", 200)])
-def test_who_sees_tunnel_states(client_as, shared_connection, role, status):
-    assert client_as(role).get(f"/api/connections/{shared_connection.pk}/tunnels").status_code == status
-
-
-@pytest.mark.parametrize("role, status", [("viewer", 403), ("operator", 202), ("poweruser", 202), ("admin", 202)])
-def test_who_starts_tunnels(client_as, shared_connection, in_process, role, status):
-    response = start(client_as(role), shared_connection)
-    assert response.status_code == status, response.content
-    assert Tunnel.objects.filter(state__in=["starting", "up", "down"]).exists() == (status == 202)
-
-
-@pytest.mark.parametrize("role, status", [("viewer", 403), ("operator", 202), ("poweruser", 202), ("admin", 202)])
-def test_who_stops_tunnels(client_as, shared_connection, in_process, role, status):
-    start(client_as("operator"), shared_connection)
-    response = stop_tunnels(client_as(role), shared_connection)
-    assert response.status_code == status, response.content
-    active = Tunnel.objects.filter(state__in=["starting", "up", "down"]).exists()
-    assert active == (status != 202)
-
-
-def test_anonymous_callers_are_refused(api_client, shared_connection):
-    for path in ("tunnels", "tunnels/start", "tunnels/stop"):
-        call = api_client.get if path == "tunnels" else api_client.post
-        assert call(f"/api/connections/{shared_connection.pk}/{path}").status_code == 401
-
-
-def test_private_connection_of_someone_else_is_hidden_or_stop_only(client_as, closed_port, in_process):
-    owner = make_user("poweruser")
-    connection = make_connection(owner, "private", host="127.0.0.1", port=closed_port, username="u", password="pw",
-                                 tunnels=[{"local_port": free_tunnel_port(), "remote_host": "db", "remote_port": 5432}])
-    assert start(client_as("operator"), connection).status_code == 404
-    admin = client_as("admin")
-    assert start(admin, connection).status_code == 403  # admins see it, but only its users open it
-    owner_client = client_as("poweruser")
-    owner_client.force_login(owner)
-    assert start(owner_client, connection).status_code == 202
-    assert stop_tunnels(admin, connection).status_code == 202  # sessions.terminate_any ends anyone's access
-    assert not Tunnel.objects.filter(state__in=["starting", "up", "down"]).exists()
-    assert AuditEvent.objects.filter(action=AuditAction.TUNNEL_CHANGED).count() == 2
-
-
-def test_tunnels_need_stored_credentials(client_as, in_process):
-    client = client_as("poweruser")
-    connection = make_connection(client.user, password="pw", prompt_credentials=True, tunnels=[
-        {"local_port": free_tunnel_port(), "remote_host": "db", "remote_port": 5432}])
-    response = start(client, connection)
-    assert response.status_code == 400 and "password" in response.json()["fields"]
-
-
-def test_disabling_the_starter_stops_their_tunnels(client_as, shared_connection, in_process):
-    operator = client_as("operator")
-    assert start(operator, shared_connection).status_code == 202
-    disable_user(user=operator.user, actor=make_user("admin"))
-    wait_for(lambda: Tunnel.objects.get().state == "stopped", what="the tunnel to stop")
-
-
-def test_deleting_the_connection_closes_its_tunnel(client_as, closed_port, in_process):
-    client = client_as("poweruser")
-    local_port = free_tunnel_port()
-    connection = make_connection(client.user, host="127.0.0.1", port=closed_port, username="u", password="pw",
-                                 tunnels=[{"local_port": local_port, "remote_host": "db", "remote_port": 5432}])
-    assert start(client, connection).status_code == 202
-    wait_for_state(client, connection, {"down"})
-    assert client.delete(f"/api/connections/{connection.pk}").status_code == 200
-    wait_for(lambda: not port_is_open(local_port), what="the port to close")
-    assert not Connection.objects.filter(pk=connection.pk).exists()
