@@ -35,9 +35,9 @@ process. Everything PAM decides stays in PAM:
 
 import asyncio
 import base64
+import contextlib
 import fcntl
 import functools
-import logging
 import os
 import secrets
 import shutil
@@ -59,8 +59,6 @@ from targets.addresses import check_literal, resolve
 from targets.models import KnownHost
 from targets.services.hostkeys import HostRoute, verify_host_key
 from targets.ssh import CONNECT_TIMEOUT, AuthFailed, BufferedSocket, ConnectFailed
-
-logger = logging.getLogger(__name__)
 
 SSH = shutil.which("ssh") or "/usr/bin/ssh"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -291,10 +289,8 @@ class Shell:
         self.signal(signal.SIGWINCH)
 
     def signal(self, number):
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone, with all it started
             os.killpg(self.process.pid, number)
-        except ProcessLookupError:
-            pass
 
     def open_sftp(self):
         """A paramiko SFTP client on this login, through its control socket (blocking)."""
