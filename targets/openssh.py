@@ -402,7 +402,7 @@ def _verify(plan, user_id):
         close_old_connections()
 
 
-async def _signed_in(errors, process):
+async def _signed_in(errors):
     """Read the client's stderr until PAM's mark (True) or its end (False); return what it said."""
     loop = asyncio.get_running_loop()
     said = bytearray()
@@ -463,7 +463,7 @@ async def open_shell(route, *, user_id=None, cols=80, rows=24):
         os.set_blocking(fd, False)
     shell = Shell(plan, process, master, output_read, error_read)
     try:
-        signed_in, said = await asyncio.wait_for(_signed_in(error_read, process), SIGN_IN_TIMEOUT)
+        signed_in, said = await asyncio.wait_for(_signed_in(error_read), SIGN_IN_TIMEOUT)
         plan.forget_secrets()
         await _verify(plan, user_id)
         if not signed_in:

@@ -1,5 +1,5 @@
-"""The connections page as the browser tests drive it: sign in, open it, find tree items and
-detail buttons."""
+"""The console as the browser tests drive it: sign in; on the connections page, open it and
+find tree items and detail buttons."""
 
 from playwright.sync_api import expect
 

@@ -6,17 +6,10 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import User, UserToken
-from tests.factories import PASSWORD, make_user
+from tests.browser.connections_page import sign_in
+from tests.factories import make_user
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, user):
-    page.goto("/login")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator(".user-name")).to_have_text(user.get_full_name())
 
 
 def test_admin_opens_every_page_without_console_errors(page):

@@ -15,7 +15,8 @@ from connections.models import Connection, Share
 from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
 from sessions.services.sessions import create_session
-from tests.factories import PASSWORD, make_connection, make_user
+from tests.browser.connections_page import sign_in
+from tests.factories import make_connection, make_user
 from tests.targets import account_dir, account_file
 
 pytestmark = pytest.mark.browser
@@ -37,14 +38,6 @@ def _sessions_end(transactional_db):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def sign_in(page, user):
-    page.goto("/login")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator(".user-name")).to_have_text(user.get_full_name())
 
 
 def watch_problems(new_page, problems, base):
