@@ -142,9 +142,11 @@ def free_port():
 
 
 class Daphne:
-    """``daphne pam.asgi:application`` on a free loopback port, with the benchmark's environment."""
+    """``daphne pam.asgi:application`` on a free loopback port, with the benchmark's environment
+    (or another checkout's, with its own: see ``Baseline``)."""
 
-    def __init__(self, log_dir, startup_timeout=60):
+    def __init__(self, log_dir, startup_timeout=60, root=ROOT, env=None):
+        self.root, self.env = root, env
         self.port = free_port()
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self.log_path = Path(log_dir) / "daphne.log"
@@ -164,8 +166,8 @@ class Daphne:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
-            env=os.environ.copy(),
+            cwd=self.root,
+            env=self.env or os.environ.copy(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -438,3 +440,52 @@ def machine_line(database):
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {database}, "
         f"code {code_revision()}"
     )
+
+
+class Baseline:
+    """An earlier commit of PAM, checked out beside this one, to measure against in the same run.
+
+    ``git worktree add`` puts the commit in a temporary directory; it gets its own data
+    directory on the embedded default (SQLite, in-memory channel layer: PostgreSQL and Redis
+    settings are not passed on), is migrated with its own migrations, and is given an admin and
+    an API key through CONTRACT.md's bootstrap commands. Use as a context manager; it yields the
+    ``Daphne`` of that checkout and the API key. The same virtualenv serves both.
+    """
+
+    def __init__(self, revision):
+        self.revision = revision
+        self.directory = None
+        self.server = None
+
+    def __enter__(self):
+        self.directory = Path(tempfile.mkdtemp(prefix="pam-bench-baseline-"))
+        tree = self.directory / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), self.revision],
+                       check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAM_")}
+        env.update(PAM_DATA_DIR=str(self.directory / "data"), DJANGO_SETTINGS_MODULE="pam.settings")
+        try:
+            python = str(VENV_BIN / "python")
+            subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=tree, env=env, check=True)
+            password = secrets.token_urlsafe(16)
+            subprocess.run(
+                [python, "manage.py", "createsuperuser", "--noinput"], cwd=tree, check=True, stdout=subprocess.DEVNULL,
+                env={**env, "DJANGO_SUPERUSER_USERNAME": "bench", "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
+                     "DJANGO_SUPERUSER_PASSWORD": password},
+            )
+            created = subprocess.run([python, "manage.py", "create_api_key", "bench", "--user", "bench"], cwd=tree,
+                                     env=env, check=True, capture_output=True, text=True)
+            token = created.stdout.strip().splitlines()[-1]
+            self.server = Daphne(self.directory, root=tree, env=env).__enter__()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.server, token
+
+    def __exit__(self, *exc):
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.directory / "tree")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return False

@@ -3,7 +3,7 @@
 Run on demand, not part of the test suite:
 
     .venv/bin/python bench/terminal_sessions.py [--idle-keys 300] [--sessions 200] [--busy-seconds 20]
-                                       [--gib 1] [--idle-sessions 200]
+                                       [--gib 1] [--idle-sessions 200] [--baseline REV]
 
 A private OpenSSH sshd on 127.0.0.1 (tests/targets.py, account ``pamtest``) is the target of
 both paths:
@@ -23,7 +23,9 @@ Measured (see README.md for the design and the figures):
    client acknowledging what it received as a browser does;
 4. the web node's memory per idle session: daphne's RSS plus the PSS of the ssh clients it runs,
    before and after opening N idle sessions;
-5. the web node's CPU (daphne, plus the ssh clients it runs) per echoed key and per MiB.
+5. the web node's CPU (daphne, plus the ssh clients it runs) per echoed key and per MiB;
+6. with ``--baseline REV``: the busy phase of 2. again against daphne running the commit REV
+   (harness.Baseline), for its CPU per echoed key and p99, and the ratios against this code.
 
 Exits 1 when a check fails (a lost or wrong echo, a short transfer, a failed session).
 """
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from harness import (
     BenchFailure,
+    Baseline,
     Daphne,
     LoadMonitor,
     check_stop,
@@ -394,6 +397,8 @@ async def run(args, server, token, target):
     results["busy"] = (summary(web_busy), summary(direct_busy), len(web_busy), len(direct_busy))
     echoes = max(1, len(web_busy))
     results["cpu_per_echo"] = (daphne_cpu / echoes, node_cpu / echoes, clients_cpu / max(1, len(direct_busy)))
+    if args.baseline:
+        results["baseline"] = await baseline_busy(args, target)
 
     nbytes = int(args.gib * (1 << 30))
     daphne_cpu, node_cpu = cpu_seconds(server.process.pid), node_cpu_seconds(server.process.pid)
@@ -407,6 +412,21 @@ async def run(args, server, token, target):
 
     results["rss_after_transfer"] = rss_kib(server.process.pid) / 1024
     return results
+
+
+async def baseline_busy(args, target):
+    """The busy phase against the baseline commit's daphne: its CPU per echoed key and p99."""
+    print(f"busy phase again on {args.baseline} ...", flush=True)
+    with Baseline(args.baseline) as (server, token):
+        terminals = await open_many(lambda: WebTerminal(server, token, target), args.sessions, ECHO_COMMAND)
+        node_cpu = node_cpu_seconds(server.process.pid)
+        samples, lost = await busy_echo(terminals, args.busy_seconds)
+        node_cpu = node_cpu_seconds(server.process.pid) - node_cpu
+        for terminal in terminals:  # the checkout's daphne is stopped next, and its sessions with it
+            await terminal.close()
+    if lost:
+        raise BenchFailure(f"echoes lost on {args.baseline}: {lost}")
+    return node_cpu / max(1, len(samples)), summary(samples)[1]
 
 
 def report(args, results):
@@ -438,6 +458,16 @@ def report(args, results):
          [f"per MiB of output ({args.gib:g} GiB)", f"{daphne_mib * 1e3:.1f} ms", f"{node_mib * 1e3:.1f} ms", "-"]],
         "CPU",
     )
+    if "baseline" in results:
+        base_echo, base_p99 = results["baseline"]
+        table(
+            [f"{args.sessions} busy sessions", "this code", args.baseline, "ratio"],
+            [["web node CPU per echoed key", f"{node_echo * 1e6:.0f} us", f"{base_echo * 1e6:.0f} us",
+              f"{node_echo / base_echo:.2f}x"],
+             ["daphne CPU per echoed key", f"{daphne_echo * 1e6:.0f} us", "-", f"{daphne_echo / base_echo:.2f}x"],
+             ["web p99", ms(bw99), ms(base_p99), f"{bw99 / base_p99:.2f}x"]],
+            "Against the baseline commit, same run",
+        )
     per, before, after = results["memory"]
     table(
         ["web node memory (daphne RSS + its ssh clients' PSS)", "MiB"],
@@ -453,6 +483,8 @@ def report(args, results):
         ("web throughput >= 0.7x direct OpenSSH", web_rate >= 0.7 * direct_rate),
         ("memory <= 2 MiB per idle session", per <= 2),
     ]
+    if "baseline" in results:
+        targets.append((f"daphne CPU per echoed key <= 0.5x {args.baseline}'s", daphne_echo <= 0.5 * results["baseline"][0]))
     table(["target", "result"], [[name, "met" if ok else "MISSED"] for name, ok in targets], "Targets")
 
 
@@ -463,6 +495,7 @@ def main():
     parser.add_argument("--busy-seconds", type=float, default=20)
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--idle-sessions", type=int, default=200)
+    parser.add_argument("--baseline", metavar="REV", help="also run the busy phase on this commit's daphne")
     args = parser.parse_args()
     with throwaway("sessions") as env:
         setup_django()

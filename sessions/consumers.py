@@ -24,11 +24,14 @@ import asyncio
 import json
 import secrets
 from collections import deque
+from functools import partial
 from urllib.parse import parse_qs
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.authentication import websocket_token
@@ -100,6 +103,41 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     attachment = None
     gone = False  # the browser disconnected: nothing more may be sent
     revoked = False  # its access was withdrawn: nothing it sends counts any more
+
+    async def __call__(self, scope, receive, send):
+        """Channels' consumer loop without its ``asyncio.wait`` and new task per message.
+
+        That machinery was the largest single cost of an echoed key with hundreds of typing
+        sessions (bench/README.md). Here one task reads the websocket and one the channel
+        layer, each dispatching under a lock: messages are still handled one at a time, each
+        source's in order, and taking a free lock does not wait.
+        """
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            sources.append(partial(self.channel_layer.receive, self.channel_name))
+        turn = asyncio.Lock()
+
+        async def pump(source):
+            while True:
+                message = await source()
+                async with turn:
+                    await self.dispatch(message)
+
+        pumps = [asyncio.ensure_future(pump(source)) for source in sources]
+        try:
+            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        except StopConsumer:
+            pass
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     async def connect(self):
         user = self.scope.get("user")
@@ -291,7 +329,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             if self.gone:
                 return
             frame = data[start : start + MAX_FRAME]
-            await self.send(bytes_data=frame)
+            await self.base_send({"type": "websocket.send", "bytes": frame})
             self.sent += len(frame)
         if self.sent - self.last_mark >= MARK_EVERY and not self.gone:
             mark = secrets.token_hex(8)

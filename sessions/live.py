@@ -253,8 +253,10 @@ class LiveSession:
         return here + there
 
     def _pause_if_behind(self):
+        if self.paused:
+            return
         behind = self._owners_behind()
-        if behind and min(behind) > settings.SESSION_HIGH_WATER and not self.paused:
+        if behind and min(behind) > settings.SESSION_HIGH_WATER:
             self.paused = True
             self.transport.pause()
 
