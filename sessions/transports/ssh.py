@@ -114,8 +114,6 @@ class SshTransport(Transport):
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < READ_CHUNK:
-                break  # the pipe is empty for now: the loop says when more comes
         if chunks:
             self.session.transport_output(b"".join(chunks))
         if ended:
