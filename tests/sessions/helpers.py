@@ -39,6 +39,11 @@ class Terminal:
             application, f"/ws/sessions/{session_id}/terminal?{query}", headers=headers
         )
         connected, code = await communicator.connect(timeout=10)
+        if not connected:
+            # As a server does once it has sent the refusal: the consumer ends now, in this
+            # loop, rather than being cancelled mid-receive when the test's loop closes (its
+            # channel-layer receive could then wait for good on a Redis reply that never comes).
+            await communicator.disconnect(code=code)
         terminal = cls(communicator)
         terminal.accepted = connected
         terminal.close_code = code
