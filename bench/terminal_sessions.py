@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 
 from harness import (
-    BenchFailure,
     Baseline,
+    BenchFailure,
     Daphne,
     LoadMonitor,
     check_stop,
