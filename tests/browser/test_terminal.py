@@ -1,140 +1,40 @@
 """The session terminal in Chromium against a real OpenSSH sshd: typing, opening from the
-connections page, credentials asked at connect time, ephemeral keys, sharing, paste rules, the
+connections page, credentials asked at connect time, ephemeral keys, paste rules, the
 owner's files panel and ending sessions from the sessions page.
 
-Every test ends the sessions it opens (``exit`` or End); ``_sessions_end`` checks it.
+Every test ends the sessions it opens (``exit`` or End); ``sessions_end`` checks it. Share
+links are in test_terminal_sharing.py.
 """
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from connections.models import Connection, Share
-from sessions.choices import LIVE_STATUSES
 from sessions.models import Session
 from sessions.services.sessions import create_session
 from tests.browser.connections_page import sign_in
+from tests.browser.terminal_page import (
+    exit_shell,
+    expect_state,
+    new_tabs_watched,
+    open_connection,
+    open_terminal,
+    paste,
+    run,
+    screen,
+    second_browser,
+    sessions_end,  # noqa: F401 (a fixture)
+    ssh_session,
+    wait_for_screen,
+    wait_for_status,
+    watch_problems,
+)
 from tests.factories import make_connection, make_user
 from tests.targets import account_dir, account_file
 
-pytestmark = pytest.mark.browser
-
-SCREEN = """() => {
-  const buffer = window.pamTerminal.buffer.active;
-  const lines = [];
-  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
-  return lines.join("\\n");
-}"""
-
-
-@pytest.fixture(autouse=True)
-def _sessions_end(transactional_db):
-    """Fail a test that leaves a session open: no SSH connection may outlive it."""
-    yield
-    left = list(Session.objects.filter(status__in=LIVE_STATUSES).values_list("pk", "status"))
-    assert left == [], "sessions left open"
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def watch_problems(new_page, problems, base):
-    """What the ``page`` fixture checks, for pages it did not open (new tabs, other contexts)."""
-
-    def ours(url):
-        return (url or "").startswith(base)
-
-    new_page.on(
-        "console",
-        lambda m: m.type == "error" and ours(m.location.get("url") or new_page.url) and problems.append(f"console: {m.text}"),
-    )
-    new_page.on("pageerror", lambda exc: ours(new_page.url) and problems.append(f"page error: {exc}"))
-    new_page.on("response", lambda r: r.status >= 400 and ours(r.url) and problems.append(f"HTTP {r.status}: {r.url}"))
-
-
-def new_tabs_watched(page):
-    """Check every tab the page's context opens from now on as the ``page`` fixture checks it."""
-    page.context.on("page", lambda tab: watch_problems(tab, page.problems, page.base_url))
-
-
-def second_browser(page, user):
-    """A separate browser context (another person), signed in as ``user``."""
-    context = page.context.browser.new_context(base_url=page.base_url)
-    other = context.new_page()
-    watch_problems(other, page.problems, page.base_url)
-    sign_in(other, user)
-    return other
-
-
-def screen(page):
-    return page.evaluate(SCREEN)
-
-
-def wait_for_screen(page, text, timeout=15000):
-    page.wait_for_function(f"text => ({SCREEN})().includes(text)", arg=text, timeout=timeout)
-
-
-def expect_state(page, state, timeout=15000):
-    try:
-        expect(page.locator("#client-state")).to_have_attribute("data-state", state, timeout=timeout)
-    except AssertionError:
-        notice = page.locator("#client-notice").text_content()
-        raise AssertionError(f"terminal not {state}: {notice}") from None
-
-
-def run(page, command):
-    page.locator("#terminal").click()
-    page.keyboard.type(command)
-    page.keyboard.press("Enter")
-
-
-def exit_shell(page):
-    run(page, "exit")
-    expect_state(page, "ended")
-
-
-def wait_for_status(session, *statuses, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        session.refresh_from_db()
-        if session.status in statuses:
-            return session
-        time.sleep(0.1)
-    raise AssertionError(f"session is {session.status}, not {statuses}")
-
-
-def ssh_session(owner, sshd, **extra):
-    fields = {"host": sshd.host, "port": sshd.port, "username": sshd.user, "password": sshd.password, **extra}
-    session, _ = create_session(actor=owner, session_type="ssh", **fields)
-    return session
-
-
-def open_terminal(page, session, query=""):
-    page.goto(f"/client/{session.pk}{query}")
-    expect_state(page, "active")
-
-
-def open_connection(page, name):
-    page.goto("/connections")
-    expect(page.locator("#conn-tree")).to_have_attribute("aria-busy", "false")
-    page.locator(f'#conn-tree li.tree-conn[data-name="{name}"] .tree-label').click()
-    expect(page.locator("#detail-title")).to_have_text(name)
-
-
-def paste(page, text):
-    """Paste as the browser does: a paste event, with the clipboard's text, on xterm's textarea."""
-    page.evaluate(
-        """text => {
-          const data = new DataTransfer();
-          data.setData("text/plain", text);
-          const area = document.querySelector("#terminal .xterm-helper-textarea");
-          area.focus();
-          area.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
-        }""",
-        text,
-    )
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("sessions_end")]
 
 
 # --- the terminal page ----------------------------------------------------------------------------
@@ -251,80 +151,6 @@ def test_paste_reaches_the_shell_only_when_allowed(page, sshd, disable_paste):
 
 
 # --- sharing -------------------------------------------------------------------------------------
-
-
-def share_link(page, mode_label):
-    page.get_by_role("button", name="Share").click()
-    dialog = page.locator("#share-dialog")
-    expect(dialog).to_be_visible()
-    dialog.get_by_label(mode_label).check()
-    dialog.get_by_role("button", name="Create link").click()
-    link = dialog.locator("#share-link")
-    expect(link).to_have_value(re.compile(r"/client/[0-9a-f-]{36}/join#key=.+"))
-    dialog.get_by_role("button", name="Copy").click()
-    expect(dialog.locator("#share-copied")).to_have_text(re.compile("Copied|Select the link"))
-    value = link.input_value()
-    dialog.get_by_role("button", name="Close").click()
-    expect(dialog).to_be_hidden()
-    return value
-
-
-def test_read_only_share_link_lets_another_user_watch_but_not_type(page, sshd):
-    owner = make_user("poweruser")
-    watcher = make_user("operator", display_name="Wanda Watcher")
-    session = ssh_session(owner, sshd)
-    sign_in(page, owner)
-    open_terminal(page, session)
-
-    link = share_link(page, "watch only")
-    assert session.pk and Session.objects.get(pk=session.pk).share_mode == "read-only"
-
-    other = second_browser(page, watcher)
-    sent = []
-    other.on("websocket", lambda ws: ws.on("framesent", lambda frame: isinstance(frame, bytes) and sent.append(frame)))
-    other.goto(link)
-    expect(other).to_have_url(re.compile(r"/client/[0-9a-f-]{36}$"))  # the key went by POST, not in a URL
-    expect_state(other, "active")
-    expect(other.locator("#client-access")).to_have_text("watch only")
-    expect(other.locator("#client-share")).to_have_count(0)
-    expect(other.locator("#client-terminate")).to_have_count(0)
-    expect(page.locator("#client-viewers")).to_contain_text("Wanda Watcher (watching)")
-
-    run(page, "echo shared-$((5*5))")
-    wait_for_screen(other, "shared-25")  # the watcher sees the owner's output
-
-    run(other, "echo viewer-$((9*9))")  # and what the watcher types goes nowhere
-    run(page, "echo after-$((2*2))")
-    wait_for_screen(page, "after-4")
-    wait_for_screen(other, "after-4")
-    assert "viewer" not in screen(page)
-    assert sent == []
-
-    exit_shell(page)
-    expect_state(other, "ended")
-    other.context.close()
-    wait_for_status(session, "ended")
-
-
-def test_read_write_share_link_lets_a_collaborator_type(page, sshd):
-    owner = make_user("poweruser")
-    helper = make_user("operator", display_name="Carl Collaborator")
-    session = ssh_session(owner, sshd)
-    sign_in(page, owner)
-    open_terminal(page, session)
-
-    link = share_link(page, "watch and type")
-    other = second_browser(page, helper)
-    other.goto(link)
-    expect_state(other, "active")
-    expect(other.locator("#client-access")).to_have_text(re.compile("you can type"))
-    expect(page.locator("#client-viewers")).to_contain_text("Carl Collaborator (can type)")
-
-    run(other, "echo helper-$((8*8))")
-    wait_for_screen(page, "helper-64")
-    exit_shell(page)
-    expect_state(other, "ended")
-    other.context.close()
 
 
 # --- opening sessions from the connections page ---------------------------------------------------
