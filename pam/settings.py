@@ -6,6 +6,7 @@ embedded default: SQLite, the in-memory channel layer and a filesystem Celery br
 layer, the Celery broker and result backend, and the cache to Redis together.
 """
 
+import fnmatch
 import os
 import re
 import secrets
@@ -189,6 +190,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis or the embedded default: channel layer, Celery, cache ----------------------------
 
 REDIS_URL = env_str("PAM_REDIS_URL")
+# Messages waiting on one channel before a send fails with ChannelFull (Channels' default is
+# 100): a node's channel carries the input, resizes and notices of all its sessions, a
+# consumer's the output of a session held elsewhere. Terminating 200 sessions at once filled 100.
+CHANNEL_CAPACITY = {"pam-node.*": 10_000, "specific.*": 10_000}
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -196,7 +201,11 @@ if REDIS_URL:
             "BACKEND": "pam.channel_layer.ResilientRedisChannelLayer",
             # redis-py times reads out after 5 s by default, as long as channels_redis blocks
             # waiting for a message: an idle channel would then fail instead of waiting again.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "pam"},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": "pam",
+                "channel_capacity": CHANNEL_CAPACITY,
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -216,7 +225,11 @@ if REDIS_URL:
         },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Channels 4.3 compiles the capacity patterns for Redis only; this layer takes them compiled.
+    _capacities = [(re.compile(fnmatch.translate(name)), size) for name, size in CHANNEL_CAPACITY.items()]
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"channel_capacity": _capacities}}
+    }
     # Kombu's filesystem transport: a queue of files under DATA_DIR, shared by every process on
     # this machine without any server to install.
     CELERY_BROKER_URL = "filesystem://"

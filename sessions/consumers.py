@@ -137,6 +137,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         finally:
             for task in pumps:
                 task.cancel()
+            # Ended without its disconnect (daphne kills a consumer still busy 10 s after the
+            # browser left; a bug): detached all the same, or the session would keep a viewer
+            # that is gone, its owner's grace period would never start and the target shell would
+            # live on. A task of its own, so that this task's cancellation cannot stop it.
+            if self.attachment is not None:
+                self.gone = True
+                asyncio.ensure_future(self._detach())
             await asyncio.gather(*pumps, return_exceptions=True)
 
     async def connect(self):
@@ -196,13 +203,17 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.gone = True
-        if self.attachment is not None:
-            attachment, self.attachment = self.attachment, None
-            try:
-                await attachment.detach()
-            except Exception as exc:  # the session's own end cleans up after an outage
-                if not is_outage(exc):
-                    raise
+        await self._detach()
+
+    async def _detach(self):
+        if self.attachment is None:
+            return
+        attachment, self.attachment = self.attachment, None
+        try:
+            await attachment.detach()
+        except Exception as exc:  # the session's own end cleans up after an outage
+            if not is_outage(exc):
+                raise
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.attachment is None or self.revoked:
@@ -228,8 +239,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         elif kind == "continue":
             self.attachment.control({"type": kind})
         elif kind == "terminate":
+            # Shielded: once asked, the end is carried out even if this consumer is killed
+            # meanwhile (the browser may close the tab right after, and daphne then gives the
+            # consumer 10 s); the end itself detaches every viewer.
             try:
-                await self.attachment.terminate()
+                await asyncio.shield(asyncio.ensure_future(self.attachment.terminate()))
             except Exception as exc:
                 if not is_outage(exc):
                     raise

@@ -10,6 +10,7 @@ import logging
 import re
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -51,16 +52,17 @@ _notice_failure = RepeatedFailure(logger, "sending a session notice through the 
 def after_commit(notify, *args):
     """Send ``notify(*args)`` once the transaction commits.
 
-    What a notice tells is committed before it is sent: should the channel layer be down, the
-    failure is logged (once, then counted) and the nodes' sweeps carry the change out from the
-    database (sessions.runtime.node); it never fails the request that made the change.
+    What a notice tells is committed before it is sent: should the channel layer be down, or
+    the receiving channel full, the failure is logged (once, then counted) and the nodes' sweeps
+    carry the change out from the database (sessions.runtime.node); it never fails the request
+    that made the change.
     """
 
     def send():
         try:
             notify(*args)
         except Exception as exc:
-            if not is_outage(exc):
+            if not (is_outage(exc) or isinstance(exc, ChannelFull)):
                 raise
             _notice_failure.failed(exc)
         else:
