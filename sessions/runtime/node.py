@@ -31,6 +31,7 @@ from django.conf import settings
 
 from nodes.choices import NodeKind
 from nodes.services import beat, node_alive, register_node
+from pam.memory import HeapTrimmer
 from pam.outages import RepeatedFailure, is_outage
 from sessions import drive
 from sessions.choices import Access
@@ -69,6 +70,7 @@ class NodeRuntime:
         self.sessions = {}
         self.remote_attachments = set()  # consumers here attached to sessions held elsewhere
         self.unfinished = set()  # ends being written until the database takes them
+        self.heap = HeapTrimmer()
         self._started = None
         self.heartbeat_failure = RepeatedFailure(logger, f"node {self.node_id}: the heartbeat")
         self.sweep_failure = RepeatedFailure(logger, f"node {self.node_id}: the sweep of ended sessions")
@@ -105,10 +107,11 @@ class NodeRuntime:
 
         One task for the node, not one per session: 200 busy sessions made 40 database hops a
         second (bench/README.md). The flush never waits for the database: a slow write must
-        neither hold recordings in memory nor stretch what a crash could lose.
+        neither hold recordings in memory nor stretch what a crash could lose. At the same
+        pace the heap is trimmed once it has grown (pam.memory).
         """
         ticks = 0
-        saving = None
+        saving = trimming = None
         while True:
             await asyncio.sleep(1)
             ticks += 1
@@ -117,7 +120,11 @@ class NodeRuntime:
                     live_session.flush_recording()
                 except OSError:
                     logger.exception("session %s: could not flush its recording", live_session.id)
-            if ticks % COUNTERS_EVERY or (saving is not None and not saving.done()):
+            if ticks % COUNTERS_EVERY:
+                continue
+            if (trimming is None or trimming.done()) and self.heap.due():  # pam.memory
+                trimming = self.loop.create_task(asyncio.to_thread(self.heap.trim))
+            if saving is not None and not saving.done():
                 continue
             counters = [c for s in list(self.sessions.values()) if (c := s.take_counters()) is not None]
             if counters:
