@@ -190,9 +190,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis or the embedded default: channel layer, Celery, cache ----------------------------
 
 REDIS_URL = env_str("PAM_REDIS_URL")
-# Messages waiting on one channel before a send fails with ChannelFull (Channels' default is
-# 100): a node's channel carries the input, resizes and notices of all its sessions, a
-# consumer's the output of a session held elsewhere. Terminating 200 sessions at once filled 100.
+# Messages one channel holds before a send fails (Channels' default, 100, was filled by 200
+# terminates at once): a node's channel serves all its sessions, a consumer's a remote session.
 CHANNEL_CAPACITY = {"pam-node.*": 10_000, "specific.*": 10_000}
 
 if REDIS_URL:
@@ -201,11 +200,8 @@ if REDIS_URL:
             "BACKEND": "pam.channel_layer.ResilientRedisChannelLayer",
             # redis-py times reads out after 5 s by default, as long as channels_redis blocks
             # waiting for a message: an idle channel would then fail instead of waiting again.
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-                "prefix": "pam",
-                "channel_capacity": CHANNEL_CAPACITY,
-            },
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "pam",
+                       "channel_capacity": CHANNEL_CAPACITY},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
