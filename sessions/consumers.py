@@ -60,6 +60,16 @@ MAX_FRAME = 512 * 1024
 MAX_CONTROL = 1024
 MARK_EVERY = 64 * 1024  # bytes of output between two flow-control marks
 MAX_MARKS = 1024  # marks awaiting their ack; older ones are forgotten (their acks then count for nothing)
+# Work that must outlive its consumer (a detach, a terminate), held here: the loop keeps only
+# weak references to tasks, and could drop one half done.
+_OUTLIVING = set()
+
+
+def _outliving(coroutine):
+    task = asyncio.ensure_future(coroutine)
+    _OUTLIVING.add(task)
+    task.add_done_callback(_OUTLIVING.discard)
+    return task
 
 
 @database_sync_to_async
@@ -143,7 +153,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             # live on. A task of its own, so that this task's cancellation cannot stop it.
             if self.attachment is not None:
                 self.gone = True
-                asyncio.ensure_future(self._detach())
+                _outliving(self._detach())
             await asyncio.gather(*pumps, return_exceptions=True)
 
     async def connect(self):
@@ -243,7 +253,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             # meanwhile (the browser may close the tab right after, and daphne then gives the
             # consumer 10 s); the end itself detaches every viewer.
             try:
-                await asyncio.shield(asyncio.ensure_future(self.attachment.terminate()))
+                await asyncio.shield(_outliving(self.attachment.terminate()))
             except Exception as exc:
                 if not is_outage(exc):
                     raise
