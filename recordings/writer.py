@@ -5,7 +5,9 @@ players show anyway), so keys the target does not echo (passwords at sudo, su, s
 `read -s` prompts) are stored nowhere. The file holds only output ("o") and resize ("r")
 events.
 
-Events are buffered and written by ``flush()``, which the node calls at least once a second.
+Events are buffered and written by ``flush()``, which the node calls at least once a second,
+and which runs at once when FLUSH_AT bytes are waiting: a fast transfer held a second of output
+(~100 MiB) in memory, and its copies cost more than writing them while they were in the cache.
 Each flush hands whole lines to the kernel (``os.writev`` of up to IOV_MAX lines at a time, with
 no joined copy: a fast transfer made 26% of the node's CPU go to copying its recording), so a
 process killed at any moment leaves a file whose every line is complete: a crash loses at most
@@ -20,6 +22,7 @@ from pathlib import Path
 import orjson
 
 IOV_MAX = 512  # lines per writev call (Linux takes up to 1024)
+FLUSH_AT = 1 << 20  # bytes of buffered lines written at once, not held until the next flush
 
 
 class AsciicastWriter:
@@ -29,6 +32,7 @@ class AsciicastWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._start = time.monotonic()
         self._lines = []
+        self._buffered = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.size = 0
         header = {
@@ -45,9 +49,11 @@ class AsciicastWriter:
     def _event(self, kind, text):
         # orjson: a megabyte of output is one event; the stdlib encoder took 3.7 ms per MiB
         # here, orjson 0.23 ms.
-        self._lines.append(
-            orjson.dumps([round(time.monotonic() - self._start, 6), kind, text], option=orjson.OPT_APPEND_NEWLINE)
-        )
+        line = orjson.dumps([round(time.monotonic() - self._start, 6), kind, text], option=orjson.OPT_APPEND_NEWLINE)
+        self._lines.append(line)
+        self._buffered += len(line)
+        if self._buffered >= FLUSH_AT:
+            self.flush()
 
     def output(self, data):
         text = self._decoder.decode(data)
@@ -60,7 +66,7 @@ class AsciicastWriter:
     def flush(self):
         if not self._lines or self._fd is None:
             return
-        lines, self._lines = self._lines, []
+        lines, self._lines, self._buffered = self._lines, [], 0
         # Each line already ends in a newline (OPT_APPEND_NEWLINE): hand them to the kernel as
         # they are, no joined copy (a fast transfer flushed ~40 MB a second through two copies).
         for start in range(0, len(lines), IOV_MAX):

@@ -5,6 +5,7 @@ tests read what any local process could (command lines, environments, the privat
 and what a user at the terminal or a server on the route could try to make of it.
 """
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,7 +18,8 @@ from asgiref.sync import async_to_sync
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from targets.openssh import HELPERS
+from targets.openssh import HELPERS, OUTPUT_PIPE_SIZE, open_shell
+from targets.routes import Hop, Route
 from tests.factories import make_user
 from tests.sessions.helpers import Terminal
 from tests.sessions.test_terminal import run_command, ssh_session
@@ -212,6 +214,23 @@ def test_a_terminated_session_ends_its_client_and_everything_it_started(sshd, ju
     assert len(clients) == 2
     _, alive = psutil.wait_procs(clients, timeout=10)
     assert not alive and not ssh_clients(besides=before)
+
+
+def test_a_fast_targets_output_is_taken_in_reads_of_up_to_a_mebibyte(sshd):
+    """A pipe of the default 64 KiB made a transfer cost sixteen reads and a joined copy per
+    mebibyte (bench/README.md)."""
+
+    async def scenario():
+        shell = await open_shell(Route(Hop(host=sshd.host, port=sshd.port, username=sshd.user, password=sshd.password)))
+        try:
+            os.write(shell.fd, b"stty raw -echo; head -c 3000000 /dev/zero | tr '\\0' x; sleep 30\n")
+            await asyncio.sleep(2)  # the client fills the pipe, then waits for it
+            return len(os.read(shell.output, 4 * OUTPUT_PIPE_SIZE))
+        finally:
+            await asyncio.to_thread(shell.finish)
+            shell.close_descriptors()
+
+    assert async_to_sync(scenario)() > 512 * 1024
 
 
 def test_names_reach_ssh_exactly_as_stored():
