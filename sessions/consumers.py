@@ -187,7 +187,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or [None]
         self.push_event({"type": "access", "access": access})
         try:
-            self.attachment = await NodeRuntime.get().attach(self, session_id, access, user, client[0], _size(query))
+            self.attachment = await self._attach(session_id, access, user, client[0], _size(query))
         except Closed as exc:
             await self.send(text_data=json.dumps({"type": "ended", "message": str(exc)}))
             await self.close()
@@ -195,6 +195,24 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             if not is_outage(exc):
                 raise
             self.interrupt(UNAVAILABLE)
+
+    async def _attach(self, *args):
+        """Attach, to the end even if this consumer is killed meanwhile (daphne kills one still
+        busy 10 s after its browser left): cut short, an attach could leave a session it opened
+        registered and never started, or a viewer row for a page that is gone. One that
+        completes after the kill is undone, as the kill's own detach would have."""
+        attaching = _outliving(NodeRuntime.get().attach(self, *args))
+        try:
+            return await asyncio.shield(attaching)
+        except asyncio.CancelledError:
+            attaching.add_done_callback(self._attached_after_kill)
+            raise
+
+    def _attached_after_kill(self, attaching):
+        if not attaching.cancelled() and attaching.exception() is None:
+            self.gone = True
+            self.attachment = attaching.result()
+            _outliving(self._detach())
 
     async def dispatch(self, message):
         """Terminal traffic skips Channels' per-message ``close_old_connections``.

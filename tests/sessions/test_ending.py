@@ -6,6 +6,8 @@ receiving channel full. Neither may leave a target shell running with nobody att
 """
 
 import asyncio
+import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,6 +18,7 @@ from rest_framework.test import APIClient
 from recordings.models import Recording
 from sessions.models import Session, Viewer
 from sessions.runtime import attachments, messages
+from sessions.services import lifecycle
 from sessions.services.sessions import create_session
 from tests.factories import make_user
 from tests.sessions.helpers import Terminal
@@ -60,6 +63,34 @@ def test_a_killed_consumer_still_starts_its_owners_grace_period(sshd, settings):
     async def scenario():
         terminal = await Terminal.open(session.pk, owner)
         await terminal.until_event("status", state="active")
+        await killed(terminal)
+        ended, recording = await until_over(session)
+        assert ended.status == "ended"
+        assert recording.ended_at is not None
+
+    async_to_sync(scenario)()
+    assert not Viewer.objects.filter(session=session).exists()
+
+
+def test_a_consumer_killed_while_it_opens_its_session_leaves_nothing_running(sshd, settings, monkeypatch):
+    """Killed mid-attach, it left the session it had claimed registered on the node and never
+    started or ended: `connecting` for good."""
+    settings.SESSION_RECONNECT_GRACE = 0.5
+    owner = make_user("poweruser")
+    session = ssh_session(owner, sshd)
+    real = lifecycle.attach_viewer
+    attaching = threading.Event()
+
+    def slow_attach_viewer(**kwargs):  # the database thread is still busy when the kill comes
+        attaching.set()
+        time.sleep(0.5)
+        return real(**kwargs)
+
+    monkeypatch.setattr(lifecycle, "attach_viewer", slow_attach_viewer)
+
+    async def scenario():
+        terminal = await Terminal.open(session.pk, owner)
+        assert await asyncio.to_thread(attaching.wait, 10)
         await killed(terminal)
         ended, recording = await until_over(session)
         assert ended.status == "ended"
