@@ -1,44 +1,52 @@
-"""A browser's websocket: its Django session resolves its user, and its frames go straight out."""
+"""A browser's websocket through PAM's own ASGI stack (pam.asgi): its Django session resolves its
+user, and the terminal gets the server's ``send`` itself, not a wrapper that checks the session
+on every frame (bench/README.md)."""
+
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.auth import AuthMiddleware
-from channels.sessions import CookieMiddleware
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from accounts.authentication import WebsocketSessionMiddleware
+from pam.asgi import application
+from sessions.consumers import TerminalConsumer
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
-def connect_with(cookie):
+def terminal_reached_with(cookie, monkeypatch):
+    """What the terminal consumer is handed when a browser with ``cookie`` opens a terminal."""
     seen = {}
 
-    async def application(scope, receive, send):
+    async def look(consumer, scope, receive, send):
         seen.update(user=scope["user"], send=send)
 
-    async def receive():
-        return {"type": "websocket.connect"}
+    monkeypatch.setattr(TerminalConsumer, "__call__", look)
 
-    async def send(message):
-        pass
+    async def scenario():
+        communicator = WebsocketCommunicator(
+            application, f"/ws/sessions/{uuid.uuid4()}/terminal", headers=[(b"cookie", cookie.encode()), ORIGIN]
+        )
+        await communicator.send_input({"type": "websocket.connect"})
+        await communicator.wait(timeout=10)
+        return communicator
 
-    stack = CookieMiddleware(WebsocketSessionMiddleware(AuthMiddleware(application)))
-    scope = {"type": "websocket", "path": "/ws/x", "headers": [(b"cookie", cookie.encode())]}
-    async_to_sync(stack)(scope, receive, send)
-    return seen, send
+    communicator = async_to_sync(scenario)()
+    return seen, communicator
 
 
-def test_the_browsers_session_signs_the_websocket_in_and_its_send_is_the_servers():
+def test_the_browsers_session_signs_the_websocket_in_and_its_send_is_the_servers(monkeypatch):
     user = make_user("operator")
     browser = Client()
     browser.force_login(user)
-    seen, send = connect_with(f"sessionid={browser.cookies['sessionid'].value}")
+    seen, server = terminal_reached_with(f"sessionid={browser.cookies['sessionid'].value}", monkeypatch)
     assert seen["user"] == user
-    assert seen["send"] is send  # no per-frame session checks on the way out
+    assert seen["send"] == server.output_queue.put  # no per-frame session checks on the way out
 
 
-def test_a_forged_session_cookie_signs_nobody_in():
-    seen, _ = connect_with("sessionid=forged0000000000000000000000000000")
+def test_a_forged_session_cookie_signs_nobody_in(monkeypatch):
+    seen, _ = terminal_reached_with("sessionid=forged0000000000000000000000000000", monkeypatch)
     assert not seen["user"].is_authenticated
