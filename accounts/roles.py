@@ -3,7 +3,9 @@
 Every check in the product (DRF permission classes, the console, Django admin, the SSH bastion)
 asks ``accounts.permissions.can()`` for a permission from ``Perm``. The built-in roles form the
 ladder ``viewer < operator < poweruser < admin`` of session-broker.txt: each grants everything
-the one below it does. Custom roles are named sets of these permissions stored in the database.
+the one below it does. Beside the ladder, ``auditor`` reads every recording, trail and the audit
+log and watches live sessions, but opens nothing. Custom roles are named sets of these
+permissions stored in the database.
 """
 
 from django.db import models
@@ -26,7 +28,8 @@ class Perm(models.TextChoices):
     SESSIONS_TERMINATE_OWN = "sessions.terminate_own", "End own sessions"
     SESSIONS_TERMINATE_ANY = "sessions.terminate_any", "End any session"
     SESSIONS_WATCH_ANY = "sessions.watch_any", "Watch any live session"
-    RECORDINGS_VIEW = "recordings.view", "View recordings"
+    RECORDINGS_VIEW = "recordings.view", "View the recordings and trails of own sessions"
+    RECORDINGS_VIEW_ANY = "recordings.view_any", "View, search, tag and share every recording and trail"
     RECORDINGS_DELETE = "recordings.delete", "Delete recordings"
     ADDRESSBOOK_VIEW = "addressbook.view", "Browse the address book"
     ADDRESSBOOK_MANAGE = "addressbook.manage", "Manage address-book folders and entries"
@@ -48,6 +51,7 @@ VIEWER = "viewer"
 OPERATOR = "operator"
 POWERUSER = "poweruser"
 ADMIN = "admin"
+AUDITOR = "auditor"
 
 _VIEWER = {Perm.ADDRESSBOOK_VIEW}
 _OPERATOR = _VIEWER | {
@@ -67,13 +71,21 @@ _POWERUSER = _OPERATOR | {
     Perm.CONNECTIONS_IMPORT_EXPORT,
 }
 _ADMIN = set(Perm)
+_AUDITOR = {
+    Perm.SESSIONS_VIEW,
+    Perm.SESSIONS_WATCH_ANY,
+    Perm.RECORDINGS_VIEW,
+    Perm.RECORDINGS_VIEW_ANY,
+    Perm.AUDIT_VIEW,
+}
 
-# The ladder, lowest first, and what each built-in role grants.
+# The ladder, lowest first, then the auditor beside it, and what each built-in role grants.
 BUILTIN_ROLES = {
     VIEWER: frozenset(_VIEWER),
     OPERATOR: frozenset(_OPERATOR),
     POWERUSER: frozenset(_POWERUSER),
     ADMIN: frozenset(_ADMIN),
+    AUDITOR: frozenset(_AUDITOR),
 }
 BUILTIN_ROLE_NAMES = tuple(BUILTIN_ROLES)
 BUILTIN_ROLE_DESCRIPTIONS = {
@@ -81,6 +93,7 @@ BUILTIN_ROLE_DESCRIPTIONS = {
     OPERATOR: "Opens sessions on connections provided to them.",
     POWERUSER: "Also opens ad-hoc sessions and keeps connections of their own.",
     ADMIN: "Everything, including users, roles, audit and the SSH bastion.",
+    AUDITOR: "Reads every recording, trail and the audit log, and watches live sessions; opens nothing.",
 }
 DEFAULT_ROLE = VIEWER
 
@@ -147,10 +160,10 @@ ADMIN_PERMS = {
     "nodes.node": {"view": {Perm.AUDIT_VIEW}},
     "targets.knownhost": _each(_CRUD, Perm.HOSTKEYS_MANAGE),
     "targets.hostkeysighting": _each(("view", "delete", "accept"), Perm.HOSTKEYS_MANAGE),
-    "recordings.recording": {
-        "view": {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW},
-        "delete": {Perm.RECORDINGS_DELETE},
-    },
+    # Read-only: a recording and its trail change only through recordings.services (audited).
+    "recordings.recording": {"view": {Perm.RECORDINGS_VIEW_ANY}, "delete": {Perm.RECORDINGS_DELETE}},
+    "pam_sessions.sessionchannel": {"view": {Perm.RECORDINGS_VIEW_ANY}},
+    "pam_sessions.transferredfile": {"view": {Perm.RECORDINGS_VIEW_ANY}},
 }
 
 

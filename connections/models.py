@@ -169,6 +169,10 @@ class Connection(models.Model):
     shared = models.BooleanField(default=False, help_text="Usable by every user (never editable by them).")
     skip_cert_validation = models.BooleanField(default=False)
     recording_enabled = models.BooleanField(default=True)
+    recording_retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Days its sessions' recordings and trails are kept; empty: PAM_RECORDING_RETENTION_DAYS.",
+    )
     prompt_credentials = models.BooleanField(default=False)
     tunnels = models.JSONField(default=list, blank=True)
     extra_config = models.JSONField(default=dict, blank=True)

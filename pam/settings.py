@@ -407,7 +407,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connections.tasks.reap_lost_tunnels",
         "schedule": 30.0,
     },
+    "sweep-unindexed-recordings": {
+        "task": "recordings.tasks.sweep_unindexed_recordings",
+        "schedule": 300.0,
+    },
+    "delete-expired-recordings": {
+        "task": "recordings.tasks.delete_expired_recordings",
+        "schedule": 3600.0,
+    },
 }
+
+# --- Recordings -----------------------------------------------------------------------------
+
+# Days recordings, their index and trails are kept after a session ends (0: for good); a
+# connection's recording_retention_days overrides it for its sessions.
+RECORDING_RETENTION_DAYS = env_int("PAM_RECORDING_RETENTION_DAYS", 0)
+# An indexing this old is taken for dead (its worker stopped) and started again by the sweep.
+RECORDING_INDEX_STALE_AFTER = 3600
+# Seconds a download id (audited-connections' two-step downloads) stays usable, once.
+TRAIL_DOWNLOAD_TTL = 60
 
 # --- Nodes (nodes.services: web nodes, tunnel workers, SSH listeners) -------------------------
 

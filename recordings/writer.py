@@ -2,8 +2,12 @@
 
 Recordings keep no input events at all: typed commands are read from the echoed output (what
 players show anyway), so keys the target does not echo (passwords at sudo, su, ssh or
-`read -s` prompts) are stored nowhere. The file holds only output ("o") and resize ("r")
-events.
+`read -s` prompts) are stored nowhere. The file holds output ("o"), resize ("r") and marker
+("m") events; a marker, with an empty label, says only that Enter was pressed then: the indexer
+takes the line shown at that moment as a typed command (recordings.indexing), so commands are
+listed without a keystroke being kept.
+
+Every byte written is fed to the recording's SHA-256 chain (recordings.chain) as it is written.
 
 Events are buffered and written by ``flush()``, which the node calls at least once a second,
 and which runs at once when FLUSH_AT bytes are waiting: a fast transfer held a second of output
@@ -21,6 +25,8 @@ from pathlib import Path
 
 import orjson
 
+from recordings.chain import ChainWriter
+
 IOV_MAX = 512  # lines per writev call (Linux takes up to 1024)
 FLUSH_AT = 1 << 20  # bytes of buffered lines written at once, not held until the next flush
 
@@ -34,7 +40,9 @@ class AsciicastWriter:
         self._lines = []
         self._buffered = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._chain = ChainWriter(self.path)
         self.size = 0
+        self.digest = ""
         header = {
             "version": 2,
             "width": width,
@@ -63,6 +71,10 @@ class AsciicastWriter:
     def resize(self, cols, rows):
         self._event("r", f"{cols}x{rows}")
 
+    def marker(self):
+        """Enter was pressed now (what was typed is not kept: the module's docstring)."""
+        self._event("m", "")
+
     def flush(self):
         if not self._lines or self._fd is None:
             return
@@ -77,6 +89,8 @@ class AsciicastWriter:
                 rest = b"".join(part)[written:]
                 while rest:
                     rest = rest[os.write(self._fd, rest):]
+            for line in part:
+                self._chain.feed(line)
             self.size += total
 
     def close(self):
@@ -86,3 +100,4 @@ class AsciicastWriter:
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
+        self.digest = self._chain.close()

@@ -10,6 +10,15 @@ class SessionType(models.TextChoices):
 
 
 
+class AuthMethod(models.TextChoices):
+    """How PAM signed in to the target (audited-connections `authentication_method`)."""
+
+    PASSWORD = "password", "Password"
+    PUBLIC_KEY = "public_key", "Stored private key"
+    EPHEMERAL_KEY = "ephemeral_key", "Ephemeral keypair"
+    NONE = "none", "No credentials"
+
+
 class Status(models.TextChoices):
     PENDING = "pending", "Waiting for the terminal"
     CONNECTING = "connecting", "Connecting"

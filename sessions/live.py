@@ -204,7 +204,7 @@ class LiveSession:
         try:
             self.recorder, self.recording = await _db(lifecycle.mark_active)(
                 session_id=self.row.pk, node_id=self.node.node_id, recording_kind=self.transport.recording_kind,
-                width=self.cols, height=self.rows,
+                channel_kind=self.transport.channel_kind, width=self.cols, height=self.rows,
             )
         except Exception as exc:
             if not is_outage(exc):
@@ -279,6 +279,8 @@ class LiveSession:
         self.bytes_in += len(data)
         self.last_activity = time.time()
         self.dirty = True
+        if self.recorder is not None and (b"\r" in data or b"\n" in data):
+            self.recorder.marker()
         self.transport.write(data)
 
     def control(self, message, access):
@@ -392,7 +394,7 @@ class LiveSession:
         recording = None
         if self.recorder is not None:
             self.recorder.close()
-            recording = (self.recording.pk, self.recorder.size)
+            recording = (self.recording.pk, self.recorder.size, self.recorder.digest)
         trail = dict(
             session_id=self.row.pk, status=status, message=message, bytes_in=self.bytes_in,
             bytes_out=self.bytes_out, channels=self._trail(), recording=recording,

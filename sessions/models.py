@@ -11,6 +11,7 @@ from connections.models import Connection
 from pam.fields import EncryptedTextField
 from sessions.choices import (
     FINISHED_STATUSES,
+    AuthMethod,
     LIVE_STATUSES,
     SessionType,
     ShareMode,
@@ -68,6 +69,7 @@ class Session(models.Model):
     # What the target was reached through: "user@host:port" per hop, for the trail.
     jump_chain = models.JSONField(default=list, blank=True)
     secrets = EncryptedTextField(help_text="Encrypted JSON: credentials used once to connect.")
+    auth_method = models.CharField(max_length=15, choices=AuthMethod.choices, default=AuthMethod.PASSWORD)
     public_key = models.TextField(blank=True, help_text="Public half of an ephemeral keypair.")
     banner = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)

@@ -59,14 +59,17 @@ def mark_connecting(*, session_id):
     return _advance(session_id, Status.CONNECTING)
 
 
-def mark_active(*, session_id, node_id, recording_kind, width, height):
-    """The target is reached: wipe the session's one-time secrets, start its recording, audit.
+def mark_active(*, session_id, node_id, recording_kind, channel_kind, width, height):
+    """The target is reached: wipe the session's one-time secrets, open its trail's channel,
+    start its recording, audit.
 
     Returns ``(writer, recording)``, both None when the session is not recorded.
     """
     now = timezone.now()
     with transaction.atomic():
         session = Session.objects.select_related("owner").get(pk=session_id)
+        if channel_kind:
+            SessionChannel.objects.create(session=session, kind=channel_kind, opened_at=now)
         writer = recording = None
         if session.recording_enabled and recording_kind:
             writer, recording = recordings.start_recording(
@@ -113,8 +116,9 @@ def save_counters(*, counters):
 def end_session(*, session_id, status, message, bytes_in, bytes_out, channels=(), recording=None):
     """Write the end of the trail; a status set meanwhile (terminated) is kept. Return the session.
 
-    ``channels`` are the streams the session carried, as dicts of SessionChannel fields;
-    ``recording`` is ``(recording id, size)`` once its writer closed the file.
+    ``channels`` are the streams the session carried, as dicts of SessionChannel fields (the
+    one opened with the session, still open, is closed with them); ``recording`` is
+    ``(recording id, size, digest)`` once its writer closed the file.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -123,9 +127,14 @@ def end_session(*, session_id, status, message, bytes_in, bytes_out, channels=()
         )
         Session.objects.filter(pk=session_id).update(bytes_in=bytes_in, bytes_out=bytes_out, secrets="")
         for channel in channels:
-            SessionChannel.objects.create(session_id=session_id, closed_at=now, **channel)
+            fields = {**channel, "closed_at": now}
+            still_open = SessionChannel.objects.filter(session_id=session_id, kind=channel["kind"], closed_at=None)
+            if not still_open.update(**fields):
+                SessionChannel.objects.create(session_id=session_id, **fields)
+        SessionChannel.objects.filter(session_id=session_id, closed_at=None).update(closed_at=now)
         if recording is not None:
-            recordings.close_recording(recording_id=recording[0], size=recording[1], ended_at=now)
+            recording_id, size, digest = recording
+            recordings.close_recording(recording_id=recording_id, size=size, digest=digest, ended_at=now)
         Viewer.objects.filter(session_id=session_id).delete()
         session = Session.objects.select_related("owner").get(pk=session_id)
         record_event(

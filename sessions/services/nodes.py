@@ -20,7 +20,7 @@ from nodes.models import Node
 from nodes.services import reap_dead_nodes
 from recordings.services import close_orphaned_recordings
 from sessions.choices import LIVE_STATUSES, Status
-from sessions.models import Session, Viewer
+from sessions.models import Session, SessionChannel, Viewer
 from sessions.runtime import messages
 
 NEVER_OPENED = "Expired: nobody opened the session in time."
@@ -65,6 +65,7 @@ def end_lost_sessions(*, node_ids):
                 continue  # another reaper (or the node itself) ended it meanwhile
             ended += 1
             close_orphaned_recordings(session_id=session.pk, ended_at=now)
+            SessionChannel.objects.filter(session_id=session.pk, closed_at=None).update(closed_at=now)
             Viewer.objects.filter(session_id=session.pk).delete()  # those of other nodes too
             # Browsers attached through surviving nodes would otherwise watch a dead session forever.
             messages.after_commit(messages.notify_ended, session.pk, Status.LOST.value, message)

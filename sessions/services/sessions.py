@@ -25,7 +25,7 @@ from pam.exceptions import Conflict, Forbidden, InvalidInput, ServiceError
 from pam.fields import is_set
 from pam.sshkeys import InvalidKey, load_private_key
 from sessions import policy
-from sessions.choices import SessionType, ShareMode
+from sessions.choices import AuthMethod, SessionType, ShareMode
 from sessions.models import Session
 from sessions.runtime import messages
 from sessions.transports import available_types, transport_class
@@ -110,6 +110,7 @@ def _create(*, actor, connection, session_type, host, port, username, secret_fie
         secret_fields = {**secret_fields, "private_key": private_key}
     share_key = random_secrets.token_urlsafe(SHARE_KEY_BYTES)
     banner = options.pop("banner", "") or ""
+    auth_method = _auth_method(connection, secret_fields, ephemeral=bool(public_key))
     session = Session(
         owner=actor,
         connection=connection,
@@ -120,6 +121,7 @@ def _create(*, actor, connection, session_type, host, port, username, secret_fie
         jump_chain=[f"{h['username']}@{h['host']}:{h.get('port') or 22}" for h in hops],
         secrets=json.dumps({**secret_fields, "hops": hops}) if (secret_fields or hops) else "",
         public_key=public_key,
+        auth_method=auth_method,
         banner=banner,
         share_digest=share_digest(share_key),
         client_ip=ip,
@@ -136,6 +138,22 @@ def _create(*, actor, connection, session_type, host, port, username, secret_fie
             details=f"{session_type} {session.target}" + (f" via {', '.join(session.jump_chain)}" if hops else ""),
         )
     return session, share_key
+
+
+def _auth_method(connection, secret_fields, *, ephemeral):
+    """How the target will be signed in to: for the trail, decided before secrets are wiped."""
+    if ephemeral:
+        return AuthMethod.EPHEMERAL_KEY
+    if secret_fields.get("private_key"):
+        return AuthMethod.PUBLIC_KEY
+    if secret_fields.get("password"):
+        return AuthMethod.PASSWORD
+    if connection is not None and not secret_fields.get("prompted"):
+        if is_set(connection, "private_key"):
+            return AuthMethod.PUBLIC_KEY
+        if is_set(connection, "password"):
+            return AuthMethod.PASSWORD
+    return AuthMethod.NONE
 
 
 def create_session(*, actor, session_type, host="", port=None, username="", password="", private_key="",

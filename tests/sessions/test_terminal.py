@@ -81,7 +81,9 @@ def test_password_session_runs_a_command_and_is_recorded(sshd):
     header = json.loads(lines[0])
     assert header["version"] == 2 and header["width"] == 100 and header["height"] == 30
     events = [json.loads(line) for line in lines[1:]]
-    assert {e[1] for e in events} == {"o", "r"}  # no input events: typed keys are stored nowhere
+    # No input events: typed keys are stored nowhere. Each Enter is a marker with no text.
+    assert {e[1] for e in events} == {"o", "r", "m"}
+    assert [e[2] for e in events if e[1] == "m"] == ["", "", ""]  # echo, stty, exit
     assert ["r", "120x40"] in [e[1:] for e in events]
     assert sshd.password not in path.read_text() and sshd.password not in recording.name
     assert "hello-42" in asciinema_cat(path)
