@@ -88,6 +88,7 @@ BUILTIN_ROLES = {
     AUDITOR: frozenset(_AUDITOR),
 }
 BUILTIN_ROLE_NAMES = tuple(BUILTIN_ROLES)
+LADDER = (VIEWER, OPERATOR, POWERUSER, ADMIN)
 BUILTIN_ROLE_DESCRIPTIONS = {
     VIEWER: "Browses what is shared with them; opens nothing.",
     OPERATOR: "Opens sessions on connections provided to them.",

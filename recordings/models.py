@@ -4,8 +4,29 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.permissions import can
+from accounts.roles import Perm
 from recordings.choices import DownloadKind, IndexStatus
 from recordings.search import SearchableText
+
+
+def visible_trails(user):
+    """The sessions whose trail and recording ``user`` may read: every one with
+    ``recordings.view_any``; otherwise their own, and those shared with their role
+    (``TrailAccessRole``), with ``recordings.view``."""
+    from sessions.models import Session
+
+    if user is None or not user.is_authenticated or not can(user, Perm.RECORDINGS_VIEW):
+        return Session.objects.none()
+    if can(user, Perm.RECORDINGS_VIEW_ANY):
+        return Session.objects.all()
+    shared = TrailAccessRole.objects.filter(role_id=user.role_id).values("session_id")
+    return Session.objects.filter(models.Q(owner=user) | models.Q(pk__in=shared))
+
+
+class RecordingQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(session__in=visible_trails(user).values("pk"))
 
 
 class Recording(models.Model):
@@ -33,6 +54,8 @@ class Recording(models.Model):
     index_error = models.CharField(max_length=500, blank=True)
     index_started_at = models.DateTimeField(null=True, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RecordingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]

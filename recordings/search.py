@@ -10,6 +10,7 @@ read every chunk.
 """
 
 import re
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -55,3 +56,45 @@ def snippet(line, start, end):
     before = max(0, min(start - (SNIPPET - (end - start)) // 2, len(line) - SNIPPET))
     text = line[before:before + SNIPPET]
     return text, (start - before, min(end - before, len(text)))
+
+
+@dataclass
+class Hit:
+    """One line of a recording where the query was found, and the second it was shown."""
+
+    recording: object
+    at: float
+    snippet: str
+    highlight: tuple
+
+
+def find(query, recordings, *, offset=0, limit=50, per_recording=None):
+    """The lines of ``recordings`` (a queryset) containing ``query``, newest recording first
+    and in order within each: up to ``limit`` hits after the first ``offset``, and whether more
+    follow. ``per_recording`` caps the hits taken from one recording."""
+    from recordings.models import RecordingChunk
+
+    chunks = (
+        RecordingChunk.objects.filter(recording__in=recordings, text__contains_text=query)
+        .select_related("recording__session__owner", "recording__session__connection")
+        .order_by("-recording__started_at", "recording_id", "seq")
+    )
+    hits, skipped, taken = [], 0, {}
+    for chunk in chunks.iterator(chunk_size=50):
+        text = chunk.text
+        for start, end in matches(text, query):
+            if per_recording and taken.get(chunk.recording_id, 0) >= per_recording:
+                break
+            if skipped < offset:
+                skipped += 1
+                continue
+            if len(hits) == limit:
+                return hits, True
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", end)
+            line = text[line_start:line_end if line_end >= 0 else len(text)]
+            number = text.count("\n", 0, start)
+            shown, highlight = snippet(line, start - line_start, end - line_start)
+            hits.append(Hit(chunk.recording, chunk.times[number], shown, highlight))
+            taken[chunk.recording_id] = taken.get(chunk.recording_id, 0) + 1
+    return hits, False

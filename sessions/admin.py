@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from accounts.admin_base import ServiceAdmin, action_permission
 from accounts.authentication import client_ip
-from sessions.models import Session, Viewer
+from sessions.models import Session, SessionChannel, TransferredFile, Viewer
 from sessions.services.lifecycle import terminate_session
 
 
@@ -34,3 +34,31 @@ class ViewerAdmin(ServiceAdmin):
     list_filter = ["access"]
     search_fields = ["user__email", "session__id", "client_ip"]
     list_select_related = ["user", "session"]
+
+
+class ReadOnlyTrailAdmin(ServiceAdmin):
+    """A session's trail is written by the session alone: read-only here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SessionChannel)
+class SessionChannelAdmin(ReadOnlyTrailAdmin):
+    list_display = ["session", "kind", "opened_at", "closed_at", "bytes_in", "bytes_out"]
+    list_filter = ["kind"]
+    search_fields = ["session__id"]
+    list_select_related = ["session"]
+
+
+@admin.register(TransferredFile)
+class TransferredFileAdmin(ReadOnlyTrailAdmin):
+    list_display = ["name", "channel", "direction", "size", "sha256", "status", "opened_at"]
+    list_filter = ["direction", "status"]
+    search_fields = ["name", "path", "sha256", "channel__session__id"]

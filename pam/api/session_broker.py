@@ -1,7 +1,7 @@
 """session-broker.txt (with session-broker-v2.txt's additions), mounted at /api/.
 
 Sections land here in the document's order as they are built: health, quick connect (an HTML
-flow, in sessions.views), sessions, users, group-to-role mappings, address book, user API
+flow, in sessions.views), sessions, recordings (recordings.api), users, group-to-role mappings, address book, user API
 tokens, authentication (``auth_urlpatterns`` at /auth/).
 """
 
@@ -11,6 +11,7 @@ from rest_framework.routers import SimpleRouter
 from accounts import oidc
 from accounts.api import views as accounts
 from connections.api import views as connections
+from recordings.api import views as recordings
 from sessions.api import views as sessions
 
 app_name = "session-broker"
@@ -32,6 +33,12 @@ FOLDER = r"addressbook/folders/(?P<scope>shared|instance)/(?P<folder>[^/]+)"
 urlpatterns = [
     # Health
     path("health", accounts.HealthView.as_view(), name="health"),
+    # Recordings (the name is a path: YYYY/MM/DD/<session id>.cast)
+    path("recordings", recordings.RecordingListView.as_view(), name="recording-list"),
+    path("recordings/search", recordings.RecordingSearchView.as_view(), name="recording-search"),
+    re_path(r"^recordings/(?P<name>.+\.cast)/commands$", recordings.RecordingCommandsView.as_view(), name="recording-commands"),
+    re_path(r"^recordings/(?P<name>.+\.cast)/integrity$", recordings.RecordingIntegrityView.as_view(), name="recording-integrity"),
+    re_path(r"^recordings/(?P<name>.+\.cast)$", recordings.RecordingView.as_view(), name="recording"),
     # Address book
     path("addressbook/folders", connections.AddressBookFolderListView.as_view(), name="addressbook-folder-list"),
     re_path(rf"^{FOLDER}$", connections.AddressBookFolderView.as_view(), name="addressbook-folder"),

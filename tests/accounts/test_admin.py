@@ -142,13 +142,13 @@ def test_builtin_roles_are_read_only(admin_browser):
 def test_custom_role_created_in_admin(admin_browser):
     response = admin_browser.post(
         reverse("admin:accounts_role_add"),
-        {"name": "auditor", "description": "reads audit", "permissions": ["audit.view", "recordings.view"]},
+        {"name": "log-readers", "description": "reads audit", "permissions": ["audit.view", "recordings.view"]},
     )
     assert response.status_code == 302
     from accounts.models import Role
 
-    assert Role.objects.get(name="auditor").permission_set == {"audit.view", "recordings.view"}
-    auditor = make_user("auditor")
+    assert Role.objects.get(name="log-readers").permission_set == {"audit.view", "recordings.view"}
+    auditor = make_user("log-readers")
     client = Client()
     client.force_login(auditor)
     assert client.get("/api/admin/token-audit").status_code == 200

@@ -85,10 +85,10 @@ def test_users_disabled_by_admin_action_are_audited(browser):
 
 
 def test_role_saved_and_deleted_in_admin_are_audited(browser):
-    posted(browser.post(reverse("admin:accounts_role_add"), {"name": "auditor", "description": "", "permissions": [Perm.AUDIT_VIEW]}))
-    assert audited("role.saved", "auditor", by=browser.user).get().details == Perm.AUDIT_VIEW
-    delete(browser, "accounts_role", "auditor")
-    assert audited("role.deleted", "auditor", by=browser.user).exists()
+    posted(browser.post(reverse("admin:accounts_role_add"), {"name": "readers", "description": "", "permissions": [Perm.AUDIT_VIEW]}))
+    assert audited("role.saved", "readers", by=browser.user).get().details == Perm.AUDIT_VIEW
+    delete(browser, "accounts_role", "readers")
+    assert audited("role.deleted", "readers", by=browser.user).exists()
 
 
 def test_group_changes_in_admin_are_audited(browser):
@@ -184,10 +184,20 @@ def test_session_terminated_in_admin_is_audited(browser):
     assert audited("session.terminated", str(session.pk), by=browser.user).exists()
 
 
-def test_recording_deleted_in_admin_is_audited(browser):
+def test_recording_deleted_in_admin_goes_through_the_audited_service(browser):
     recording = Recording.objects.create(name="2026/alice.cast")
     delete(browser, "recordings_recording", recording.pk)
-    assert audited("admin.deleted", "2026/alice.cast", by=browser.user).get().object_type == "recording"
+    assert not Recording.objects.filter(pk=recording.pk).exists()
+    assert audited("recording.deleted", "2026/alice.cast", by=browser.user).get().details == "in the admin site"
+
+
+def test_recording_rows_cannot_be_changed_in_admin_even_by_an_admin(browser):
+    recording = Recording.objects.create(name="2026/bob.cast", size=10)
+    url = reverse("admin:recordings_recording_change", args=[recording.pk])
+    browser.post(url, {"name": "2026/other.cast", "size": 99, "format": "asciicast-v2"})
+    recording.refresh_from_db()
+    assert (recording.name, recording.size) == ("2026/bob.cast", 10)
+    assert browser.get(reverse("admin:recordings_recording_add")).status_code == 403
 
 
 def test_refused_admin_change_leaves_no_audit_row_and_nothing_saved():

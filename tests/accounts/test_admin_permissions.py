@@ -12,7 +12,7 @@ from accounts.roles import ADMIN_PERMS, Perm
 from connections.models import ConnectionTag, JumpHop, Share, Tunnel
 from nodes.models import Node
 from recordings.models import Recording
-from sessions.models import Session, Viewer
+from sessions.models import Session, SessionChannel, TransferredFile, Viewer
 from targets.models import HostKeySighting, KnownHost
 from tests.factories import browser_with, make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
 
@@ -51,6 +51,8 @@ def one_of_each():
         HostKeySighting.objects.create(known_host=known, key_type="ssh-ed25519", public_key="BBBB", fingerprint="SHA256:y"),
         Recording.objects.create(name="r.cast", session=session),
     ]
+    channel = SessionChannel.objects.create(session=session, kind="shell")
+    rows += [channel, TransferredFile.objects.create(channel=channel, name="f", path="/tmp/f", direction="download")]
     owner_client = Client()
     owner_client.force_login(owner)
     rows.append(LoginSession.objects.get(user=owner))
@@ -150,9 +152,12 @@ def test_user_manager_manages_users_but_not_api_keys():
             200,
         ),
         ([Perm.CONNECTIONS_EDIT_ANY], "admin:connections_connectiongroup_add", 403),
-        ([Perm.RECORDINGS_VIEW], "admin:recordings_recording_changelist", 403),
-        ([Perm.RECORDINGS_VIEW, Perm.AUDIT_VIEW], "admin:recordings_recording_changelist", 200),
-        ([Perm.RECORDINGS_VIEW, Perm.AUDIT_VIEW], "admin:recordings_recording_add", 403),
+        # Every recording is listed there: only for those who may read every one.
+        ([Perm.RECORDINGS_VIEW, Perm.AUDIT_VIEW], "admin:recordings_recording_changelist", 403),
+        ([Perm.RECORDINGS_VIEW_ANY], "admin:recordings_recording_changelist", 200),
+        ([Perm.RECORDINGS_VIEW_ANY], "admin:recordings_recording_add", 403),
+        ([Perm.RECORDINGS_VIEW_ANY], "admin:pam_sessions_sessionchannel_changelist", 200),
+        ([Perm.AUDIT_VIEW], "admin:pam_sessions_transferredfile_changelist", 403),
     ],
 )
 def test_admin_page_needs_its_catalog_permission(perms, url, status):

@@ -56,12 +56,12 @@ def test_unknown_mapping_is_404(admin_client):
 
 
 def test_highest_mapped_role_wins():
-    Role.objects.create(name="auditor", permissions=["audit.view", "recordings.view"])
-    for group, role in [("a", "viewer"), ("b", "poweruser"), ("c", "operator"), ("d", "auditor")]:
+    Role.objects.create(name="log-readers", permissions=["audit.view", "recordings.view"])
+    for group, role in [("a", "viewer"), ("b", "poweruser"), ("c", "operator"), ("d", "log-readers")]:
         GroupRoleMapping.objects.create(oidc_group=group, role_id=role)
     assert role_for_groups(["a", "c"]).pk == "operator"
     assert role_for_groups(["a", "b", "c", "d"]).pk == "poweruser"
-    assert role_for_groups(["a", "d"]).pk == "auditor"
+    assert role_for_groups(["a", "d"]).pk == "log-readers"
     assert role_for_groups(["zzz"]) is None
     assert role_for_groups([]) is None
 

@@ -12,9 +12,17 @@ pytestmark = pytest.mark.django_db
 
 
 def test_builtin_ladder_is_monotonic():
-    ladder = [roles.BUILTIN_ROLES[name] for name in roles.BUILTIN_ROLE_NAMES]
+    ladder = [roles.BUILTIN_ROLES[name] for name in roles.LADDER]
     for lower, higher in zip(ladder, ladder[1:]):
         assert lower < higher
+
+
+def test_the_auditor_reads_every_trail_and_opens_nothing():
+    auditor = roles.BUILTIN_ROLES[roles.AUDITOR]
+    assert {Perm.RECORDINGS_VIEW_ANY, Perm.AUDIT_VIEW, Perm.SESSIONS_WATCH_ANY} <= auditor
+    opening = {Perm.SESSIONS_CREATE, Perm.SESSIONS_CONNECT, Perm.CONNECTIONS_REVEAL, Perm.RECORDINGS_DELETE}
+    assert not auditor & opening
+    assert auditor < roles.BUILTIN_ROLES[roles.ADMIN]
 
 
 def test_admin_holds_every_permission():
@@ -50,7 +58,7 @@ def test_disabled_user_can_do_nothing():
 
 
 def test_custom_role_grants_exactly_its_permissions():
-    auditor = make_role("auditor", [Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW])
+    auditor = make_role("log-readers", [Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW])
     user = make_user(auditor.name)
     assert effective_permissions(user) == {Perm.AUDIT_VIEW, Perm.RECORDINGS_VIEW}
     assert not can(user, Perm.USERS_MANAGE)

@@ -88,10 +88,10 @@ def test_set_role_malformed_json_is_400(admin_client):
 def test_set_custom_role(admin_client):
     from accounts.models import Role
 
-    Role.objects.create(name="auditor", permissions=["audit.view"])
+    Role.objects.create(name="log-readers", permissions=["audit.view"])
     target = make_user("viewer")
-    response = admin_client.put(f"/api/users/{target.email}/role", {"role": "auditor"}, format="json")
-    assert response.status_code == 200 and response.json()["role"] == "auditor"
+    response = admin_client.put(f"/api/users/{target.email}/role", {"role": "log-readers"}, format="json")
+    assert response.status_code == 200 and response.json()["role"] == "log-readers"
 
 
 def test_unknown_user_is_404_json(admin_client):

@@ -543,9 +543,9 @@ def test_role_share_and_address_book_never_reveal(client_as):
 
 
 def test_reveal_permission_is_a_catalogued_permission(client_as):
-    make_role("auditor", ["connections.reveal_credentials", "connections.edit_any"])
+    make_role("credential-auditor", ["connections.reveal_credentials", "connections.edit_any"])
     conn = make_connection(make_user("poweruser"), password="pw")
-    assert client_as("auditor").get(f"/api/connections/{conn.pk}/session").json()["password"] == "pw"
+    assert client_as("credential-auditor").get(f"/api/connections/{conn.pk}/session").json()["password"] == "pw"
 
 
 # --- shares --------------------------------------------------------------------------------

@@ -546,8 +546,8 @@ def test_viewer_cannot_terminate(client_as):
 
 
 def test_role_that_may_list_but_not_terminate_cannot_end_own_session(client_as):
-    make_role("auditor", ["sessions.view"])
-    client = client_as("auditor")
+    make_role("session-lister", ["sessions.view"])
+    client = client_as("session-lister")
     session = make_session(client.user, status="active")
     assert client.get(f"/api/sessions/{session.pk}").status_code == 200
     assert client.delete(f"/api/sessions/{session.pk}").status_code == 403

@@ -1,0 +1,42 @@
+import django_filters
+from django.db.models import Q
+
+from recordings.models import Recording
+from recordings.search import MIN_QUERY
+
+
+class RecordingFilter(django_filters.FilterSet):
+    """The console's and the API's filters on recordings: who, what, when, how it stands."""
+
+    user = django_filters.CharFilter(method="by_user", help_text="The session owner's email (or user id).")
+    connection = django_filters.CharFilter(field_name="session__connection_id", help_text="A saved connection's id.")
+    protocol = django_filters.CharFilter(field_name="session__session_type")
+    status = django_filters.CharFilter(field_name="session__status", help_text="The session's status.")
+    index_status = django_filters.CharFilter(field_name="index_status")
+    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+    q = django_filters.CharFilter(
+        method="by_text",
+        help_text="Words in the target, user or connection name, or (3 characters or more) in the recorded text.",
+    )
+
+    class Meta:
+        model = Recording
+        fields = []
+
+    def by_user(self, queryset, name, value):
+        match = Q(session__owner__email__iexact=value)
+        if value.isdigit():
+            match |= Q(session__owner_id=int(value))
+        return queryset.filter(match)
+
+    def by_text(self, queryset, name, value):
+        value = value.strip()
+        attributes = (
+            Q(session__host__icontains=value) | Q(session__username__icontains=value)
+            | Q(session__owner__email__icontains=value) | Q(session__connection__name__icontains=value)
+            | Q(name__icontains=value)
+        )
+        if len(value) >= MIN_QUERY:
+            attributes |= Q(chunks__text__contains_text=value)
+        return queryset.filter(pk__in=queryset.filter(attributes).values("pk"))
