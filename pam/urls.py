@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/connect", quick_connect, name="quick-connect"),
     path("api/", include("pam.api.connection_manager")),
     path("api/", include("pam.api.session_broker")),
+    path("connection-manager/api/v1/", include("pam.api.audited_connections")),
     path("auth/", include((auth_urlpatterns, "oidc"))),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=static("console/favicon.svg"), permanent=True)),

@@ -7,6 +7,7 @@ A closed recording is queued for indexing (recordings.indexing) once its row com
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
-from recordings import chain
+from recordings import chain, transfers
 from recordings.models import Recording
 from recordings.writer import AsciicastWriter
 
@@ -122,8 +123,12 @@ def expired_sessions(now=None):
 
 
 def delete_expired(*, now=None, batch=200):
-    """Delete the sessions (recording, index, trail) whose retention period has passed; each
-    deletion is audited. Returns how many sessions went."""
+    """Delete the sessions (recording, index, trail, kept file contents) whose retention period
+    has passed, and expired download ids; each session's deletion is audited. Returns how many
+    sessions went."""
+    from recordings.models import DownloadTicket
+
+    DownloadTicket.objects.filter(expires_at__lt=now or timezone.now()).delete()
     deleted = 0
     for session in expired_sessions(now).select_related("recording")[:batch]:
         with transaction.atomic():
@@ -132,6 +137,7 @@ def delete_expired(*, now=None, batch=200):
                 delete_recording(actor=None, recording=recording, reason=f"retention: session {session.pk}")
             session_id = str(session.pk)
             session.delete()
+            transaction.on_commit(partial(transfers.remove_contents, session_id))
             record_event(
                 action=AuditAction.TRAIL_DELETED, object_type="session", object_name=session_id,
                 details="retention period passed",

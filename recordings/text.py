@@ -130,7 +130,7 @@ class TerminalLines:
                 self._cursor = (self._cursor // TAB + 1) * TAB
 
     def _csi(self, params, final):
-        if params.startswith("?") or params.startswith(">"):
+        if params.startswith(("?", ">")):
             if final in "hl" and params[1:] in _SCREEN_SWITCH:
                 self._end_line()  # to or from a full-screen program's own screen
             return  # other private modes: no effect on the text

@@ -14,21 +14,25 @@ request is refused (403), and so is a telnet session.
   nothing is refused on its form, and no path ever reaches a file system on PAM's side.
 - Sizes: one transfer moves at most ``PAM_DRIVE_MAX_BYTES`` (default 100 MiB); beyond, 413.
 - Trail: every download (when it starts) and every upload (once the target has the whole
-  file) is an audit event with the path and size. The recording has no file events:
-  asciicast records a terminal, and has no place for them.
+  file) is an audit event with the path and size, and every transfer, however it ended, a
+  transferred file of the session's trail with its SHA-256 and (unless the connection turns it
+  off) its content, for the audited-connections download (recordings.transfers). The recording
+  has no file events: asciicast records a terminal, and has no place for them.
 
 How the request reaches the connection, on one node or many, is sessions.drive's business.
 """
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.choices import AuditAction
 from accounts.services.audit import record_event
 from nodes.services import node_alive
 from pam.exceptions import Conflict, Forbidden, InvalidInput
+from recordings.transfers import Capture
 from sessions import drive, policy
-from sessions.choices import Status
+from sessions.choices import Status, TransferDirection, TransferStatus
 from sessions.drive import DriveError
 
 MAX_PATH = 4096
@@ -76,7 +80,20 @@ def download_file(*, actor, session, path, ip=None):
     path = _path(path, required=True)
     size, name, chunks = async_to_sync(drive.open_download)(session.node, session.pk, path)
     _audit(AuditAction.SESSION_FILE_DOWNLOAD, actor, session, ip, path, size)
-    return size, name, chunks
+    return size, name, _captured(chunks, Capture(session, direction=TransferDirection.DOWNLOAD, path=path), size)
+
+
+async def _captured(chunks, capture, size):
+    """The download's chunks, passed through its trail capture; the trail row once it ends."""
+    status = TransferStatus.CANCELLED  # the browser left before the end
+    try:
+        async for data in chunks:
+            capture.feed(data)
+            yield data
+        status = TransferStatus.OK if capture.size == size else TransferStatus.FAILED
+    finally:
+        await chunks.aclose()
+        await database_sync_to_async(capture.finish)(status)
 
 
 def upload_file(*, actor, session, file, path="", ip=None):
@@ -89,9 +106,29 @@ def upload_file(*, actor, session, file, path="", ip=None):
     name = file.name or ""
     if name in ("", ".", "..") or "/" in name or "\x00" in name:
         raise InvalidInput("The file needs a plain name.", field="file")
-    done = async_to_sync(drive.upload)(session.node, session.pk, _path(path), name, file)
+    directory = _path(path)
+    capture = Capture(session, direction=TransferDirection.UPLOAD, path=f"{directory.rstrip('/')}/{name}" if directory else name)
+    try:
+        done = async_to_sync(drive.upload)(session.node, session.pk, directory, name, _Tee(file, capture))
+    except BaseException:
+        capture.finish(TransferStatus.FAILED)
+        raise
+    capture.path = done["path"]
+    capture.finish(TransferStatus.OK)
     _audit(AuditAction.SESSION_FILE_UPLOAD, actor, session, ip, done["path"], done["size"])
     return done
+
+
+class _Tee:
+    """An upload's source, each read also fed to the transfer's trail capture."""
+
+    def __init__(self, source, capture):
+        self.source, self.capture = source, capture
+
+    def read(self, size):
+        data = self.source.read(size)
+        self.capture.feed(data)
+        return data
 
 
 def _audit(action, actor, session, ip, path, size):

@@ -10,8 +10,7 @@ home node has hung up.
 Each function is a conditional UPDATE or runs in one transaction, and is safe to run twice.
 """
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -104,7 +103,7 @@ def save_counters(*, counters):
         (
             bytes_in,
             bytes_out,
-            adapt(datetime.fromtimestamp(last_activity, tz=dt_timezone.utc)) if last_activity else None,
+            adapt(datetime.fromtimestamp(last_activity, tz=UTC)) if last_activity else None,
             fields[3].get_db_prep_value(session_id, connection),
         )
         for session_id, bytes_in, bytes_out, last_activity in counters

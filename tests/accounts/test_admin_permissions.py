@@ -14,7 +14,15 @@ from nodes.models import Node
 from recordings.models import Recording
 from sessions.models import Session, SessionChannel, TransferredFile, Viewer
 from targets.models import HostKeySighting, KnownHost
-from tests.factories import browser_with, make_api_key, make_connection, make_folder, make_role, make_user, make_user_token
+from tests.factories import (
+    browser_with,
+    make_api_key,
+    make_connection,
+    make_folder,
+    make_role,
+    make_user,
+    make_user_token,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,16 @@ from django.urls import reverse
 
 from accounts.models import ApiKey, AuditEvent, GroupRoleMapping, Role, User, UserToken
 from accounts.roles import BUILTIN_ROLES, Perm
-from tests.accounts.test_admin import user_change_form
 from connections.models import ConnectionGroup
-from tests.factories import browser_with, make_address_book_folder, make_api_key, make_connection, make_role, make_user
+from tests.accounts.test_admin import user_change_form
+from tests.factories import (
+    browser_with,
+    make_address_book_folder,
+    make_api_key,
+    make_connection,
+    make_role,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 

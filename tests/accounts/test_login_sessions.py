@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.utils import timezone
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import LoginSession
 from accounts.services.users import end_user_logins

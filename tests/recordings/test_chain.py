@@ -1,6 +1,6 @@
 """The SHA-256 chain written with each recording (recordings.chain, recordings.writer)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -9,7 +9,7 @@ from recordings.writer import AsciicastWriter
 
 
 def written(tmp_path, blocks=5):
-    writer = AsciicastWriter(tmp_path / "r.cast", width=80, height=24, title="t", started_at=datetime.now(timezone.utc))
+    writer = AsciicastWriter(tmp_path / "r.cast", width=80, height=24, title="t", started_at=datetime.now(UTC))
     for n in range(blocks * 40):
         writer.output(f"line {n} {'x' * 400}\r\n".encode())
         if n % 50 == 0:
@@ -60,7 +60,7 @@ def test_truncation_and_appending_are_found(tmp_path):
 
 
 def test_a_recording_left_open_is_sealed_as_it_is_on_disk(tmp_path):
-    writer = AsciicastWriter(tmp_path / "open.cast", width=80, height=24, title="t", started_at=datetime.now(timezone.utc))
+    writer = AsciicastWriter(tmp_path / "open.cast", width=80, height=24, title="t", started_at=datetime.now(UTC))
     writer.output(b"x" * (chain.BLOCK * 2 + 100))
     writer.flush()  # the node dies here: no close, the last partial block unchained
     assert chain.verify(writer.path).intact
@@ -70,7 +70,7 @@ def test_a_recording_left_open_is_sealed_as_it_is_on_disk(tmp_path):
 
 
 def test_sealing_refuses_a_file_altered_before_it(tmp_path):
-    writer = AsciicastWriter(tmp_path / "open.cast", width=80, height=24, title="t", started_at=datetime.now(timezone.utc))
+    writer = AsciicastWriter(tmp_path / "open.cast", width=80, height=24, title="t", started_at=datetime.now(UTC))
     writer.output(b"x" * (chain.BLOCK * 2 + 100))
     writer.flush()
     data = bytearray(writer.path.read_bytes())

@@ -35,7 +35,7 @@ def test_search_finds_the_session_and_second_of_what_was_shown(sshd):
             # A coloured ls: escape sequences inside the name are not in the text.
             ([f"cd {directory} && mkdir net-10.0.3.7 && ls --color=always\r"], "10.0.3.7\x1b[0m"),
             # A full-screen program: less draws the file's text with cursor moves.
-            ([f"printf 'fullscreen-%s --force\\n' marker > f.txt && less f.txt\r"], "(END)"),
+            (["printf 'fullscreen-%s --force\\n' marker > f.txt && less f.txt\r"], "(END)"),
             (["q"], "$ "),
         ]
         recording, moments = record(owner, sshd, steps, pause=1.5)
