@@ -8,6 +8,7 @@ NAVIGATION = (
     ("Home", "console:home", None),
     ("Connections", "connections-console:index", None),
     ("Sessions", "sessions-console:index", Perm.SESSIONS_VIEW),
+    ("Recordings", "recordings-console:index", Perm.RECORDINGS_VIEW),
     ("My tokens", "console:tokens", Perm.TOKENS_VIEW_OWN),
     ("Users", "console:users", Perm.USERS_MANAGE),
     ("Audit log", "console:audit", Perm.AUDIT_VIEW),

@@ -136,6 +136,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: console pages answer htmx with a fragment
     "axes.middleware.AxesMiddleware",  # turns a login lockout into its 429 page (last, per axes)
 ]
 

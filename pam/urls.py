@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("connections.urls")),
     path("", include("sessions.urls")),
+    path("", include("recordings.urls")),
 ]
 
 handler400 = "pam.rest.errors.bad_request"

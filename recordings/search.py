@@ -67,6 +67,18 @@ class Hit:
     snippet: str
     highlight: tuple
 
+    @property
+    def before(self):
+        return self.snippet[: self.highlight[0]]
+
+    @property
+    def match(self):
+        return self.snippet[self.highlight[0]:self.highlight[1]]
+
+    @property
+    def after(self):
+        return self.snippet[self.highlight[1]:]
+
 
 def find(query, recordings, *, offset=0, limit=50, per_recording=None):
     """The lines of ``recordings`` (a queryset) containing ``query``, newest recording first

@@ -197,6 +197,7 @@ def index(request):
         "userEmail": user.email,
         "canWatchAny": can(user, Perm.SESSIONS_WATCH_ANY),
         "canTerminateAny": can(user, Perm.SESSIONS_TERMINATE_ANY),
+        "canViewRecordings": can(user, Perm.RECORDINGS_VIEW),
     }
     sees_all = page["canWatchAny"] or page["canTerminateAny"]
     return render(request, "sessions/index.html", {"page": page, "sees_all": sees_all})

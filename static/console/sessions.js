@@ -79,6 +79,14 @@
       const stop = button("End", "danger", () => end(session, stop));
       actions.append(stop);
     }
+    if (!live && session.recording && PAGE.canViewRecordings) {
+      const play = document.createElement("a");
+      play.className = "button";
+      play.href = `/recordings/${session.recording}`;
+      play.textContent = "Recording";
+      play.title = "Play this session's recording";
+      actions.append(play);
+    }
     cell(tr, actions);
     return tr;
   }

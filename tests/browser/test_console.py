@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 def test_admin_opens_every_page_without_console_errors(page):
     admin = make_user("admin", display_name="Ada Admin")
     sign_in(page, admin)
-    for label in ["Home", "Connections", "Sessions", "My tokens", "Users", "Audit log"]:
+    for label in ["Home", "Connections", "Sessions", "Recordings", "My tokens", "Users", "Audit log"]:
         page.click(f"nav >> text={label}")
         expect(page.locator("nav a[aria-current=page]")).to_have_text(label)
         page.wait_for_load_state("networkidle")
@@ -32,7 +32,7 @@ def test_operator_sees_only_their_pages(page):
     operator = make_user("operator")
     sign_in(page, operator)
     links = page.locator("nav a").all_inner_texts()
-    assert links == ["Home", "Connections", "Sessions", "My tokens", "API"]
+    assert links == ["Home", "Connections", "Sessions", "Recordings", "My tokens", "API"]
     page.click("nav >> text=My tokens")
     expect(page.locator("#token-empty")).to_be_visible()
     expect(page.locator("#token-form")).to_have_count(0)  # operators may list, not create
