@@ -21,9 +21,12 @@ from django.utils import timezone
 
 from recordings.choices import IndexStatus
 from recordings.models import Recording, RecordingChunk, RecordingCommand
+from recordings.search import terms_of
 from recordings.text import TerminalLines
 
-CHUNK_CHARS = 16 * 1024  # text per chunk: a match is placed on its line, so this is only storage
+# Text per chunk. A match is placed on its line whatever the size; larger chunks repeat fewer
+# words in the index (faster indexing), smaller ones check less text per candidate when searching.
+CHUNK_CHARS = 64 * 1024
 BATCH_CHARS = 1 << 20  # text written per transaction
 # A line that is a prompt and nothing else: Enter pressed on an empty command line.
 _BARE_PROMPT = re.compile(r"[$#%>]$")
@@ -120,9 +123,11 @@ class _ChunkWriter:
     def _cut(self):
         if not self.lines:
             return
+        text = "\n".join(self.lines)
         self.chunks.append(
             RecordingChunk(
-                recording=self.recording, seq=self.seq, start=self.times[0], text="\n".join(self.lines), times=self.times
+                recording=self.recording, seq=self.seq, start=self.times[0], text=text, terms=terms_of(text),
+                times=self.times,
             )
         )
         self.seq += 1

@@ -78,15 +78,15 @@ class RecordingChunk(models.Model):
     """A stretch of a recording's text as the user saw it (recordings.text), for substring search.
 
     ``text`` is its lines joined by newlines; ``times`` the second (from the recording's start)
-    each line was last drawn, so a match is placed on its line's moment. The trigram index over
-    ``text`` is made by this app's migrations: pg_trgm GIN on PostgreSQL, an FTS5 trigram table
-    on SQLite (recordings.search).
+    each line was last drawn, so a match is placed on its line's moment; ``terms`` its distinct
+    words, which the trigram index covers (recordings.search).
     """
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="chunks")
     seq = models.PositiveIntegerField()
     start = models.FloatField()
     text = SearchableText()
+    terms = models.TextField()
     times = models.JSONField(default=list)
 
     class Meta:

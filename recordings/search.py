@@ -1,25 +1,61 @@
-"""Substring search over recordings' text: a trigram index on RecordingChunk.text.
+"""Substring search over recordings' text: a trigram index over each chunk's words.
 
-PostgreSQL: a pg_trgm GIN index, queried with ``ILIKE``. SQLite: an FTS5 table with the trigram
-tokenizer over the chunk table's text (external content, kept in step by triggers), queried
-with a phrase, which for trigrams is exactly "contains, ignoring case". Both come from this
-app's migrations; the ``contains`` lookup below is the one place that speaks either dialect.
+Indexing every character of the text as trigrams (FTS5's trigram tokenizer, pg_trgm on the
+text) ran at 4-9 MiB of recordings a second (bench/README.md): terminal output repeats its
+words (hosts, paths, services, the parts of addresses and timestamps) and a trigram index of the
+text pays for every repetition. So each chunk also keeps ``terms``: its distinct words
+(runs of letters, digits and dots, lower case: ``10.0.3.7``, ``access.log``), each once,
+between spaces. The trigram index is on ``terms``: pg_trgm GIN on PostgreSQL, an FTS5
+trigram table (detail=none, kept in step by triggers) on SQLite, both from this app's
+migrations.
 
-A query needs three characters at least: shorter ones have no trigram to look up, and would
-read every chunk.
+A query is cut the same way. Each of its words must be in the chunk's terms: whole if
+separators surround it in the query (`` etc `` for ``/etc/shadow``), as a word's start or end
+if it touches the query's start or end (`` shadow``). Words that give fewer than three characters to look up are left to the next step. The chunks the index
+names are then checked for the query itself, ignoring case: in SQL for the ``contains_text``
+lookup (list filters), in Python for the hits of ``find``. tests/recordings/test_terms.py
+checks that no substring of a text is ever missed this way.
 """
 
 import re
 from dataclasses import dataclass
 
+from django.db import connection as default_connection
 from django.db import models
 
 MIN_QUERY = 3
 FTS_TABLE = "recordings_recordingchunk_fts"
+# Every ASCII character but letters, digits and the dot separates words, one for one (so
+# positions hold). The dot stays inside words: "10.0.3.7" and "access.log" are words, where
+# their parts alone ("10", "0", "log") are in nearly every chunk.
+_SEPARATE = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == ".")})
+_WORD = re.compile(r"\S+")
+
+
+def terms_of(text):
+    """The distinct words of ``text``, lower case, between spaces: what the index holds."""
+    return " " + " ".join(dict.fromkeys(text.lower().translate(_SEPARATE).split())) + " "
+
+
+def term_patterns(query):
+    """What a chunk's terms must contain for ``query`` to be in its text: a substring for each
+    word of the query that gives three characters or more."""
+    lowered = query.lower()
+    patterns = []
+    for word in _WORD.finditer(lowered.translate(_SEPARATE)):
+        pattern = ("" if word.start() == 0 else " ") + word.group() + ("" if word.end() == len(lowered) else " ")
+        if len(pattern) >= 3:
+            patterns.append(pattern)
+    return list(dict.fromkeys(patterns))
+
+
+def _like(value):
+    return "%" + re.sub(r"([\\%_])", r"\\\1", value) + "%"
 
 
 class SearchableText(models.TextField):
-    """A TextField with the trigram ``contains`` lookup (``text__contains_text="…"``)."""
+    """A TextField with the ``contains_text`` lookup (``text__contains_text="…"``): the chunk
+    holds the string, ignoring case, found through the trigram index on its terms."""
 
 
 @SearchableText.register_lookup
@@ -31,13 +67,21 @@ class ContainsText(models.Lookup):
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", self.rhs) + "%"
-        return f"{lhs} ILIKE %s", [*lhs_params, pattern]
+        terms = f"{compiler.quote_name_unless_alias(self.lhs.alias)}.{connection.ops.quote_name('terms')}"
+        patterns = term_patterns(self.rhs)
+        conditions = [f"{terms} LIKE %s" for _ in patterns] + [f"{lhs} ILIKE %s"]
+        return " AND ".join(conditions), [*(_like(p) for p in patterns), *lhs_params, _like(self.rhs)]
 
     def as_sqlite(self, compiler, connection):
-        phrase = '"' + self.rhs.replace('"', '""') + '"'
-        row_id = f"{compiler.quote_name_unless_alias(self.lhs.alias)}.{connection.ops.quote_name('id')}"
-        return f"{row_id} IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s)", [phrase]
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        sql, params = f"{lhs} LIKE %s ESCAPE '\\'", [*lhs_params, _like(self.rhs)]
+        patterns = term_patterns(self.rhs)
+        if patterns:
+            row_id = f"{compiler.quote_name_unless_alias(self.lhs.alias)}.{connection.ops.quote_name('id')}"
+            likes = " AND ".join("terms LIKE %s" for _ in patterns)
+            sql = f"{row_id} IN (SELECT rowid FROM {FTS_TABLE} WHERE {likes}) AND {sql}"
+            params = [*(_like(p) for p in patterns), *params]
+        return sql, params
 
 
 def matches(text, query):
@@ -80,33 +124,70 @@ class Hit:
         return self.snippet[self.highlight[1]:]
 
 
-def find(query, recordings, *, offset=0, limit=50, per_recording=None):
-    """The lines of ``recordings`` (a queryset) containing ``query``, newest recording first
-    and in order within each: up to ``limit`` hits after the first ``offset``, and whether more
-    follow. ``per_recording`` caps the hits taken from one recording."""
+BATCH = 200  # matching chunks looked at per query to the index
+
+
+def matching_chunks(query, *, before=None, count=BATCH):
+    """Ids of chunks whose terms hold every pattern of ``query``, highest (most recently indexed)
+    first, below ``before``: candidates, to be checked for the query itself.
+
+    On SQLite the FTS5 table is asked directly, so its rowid order and limit apply inside the
+    index: a common string costs a batch, not every match in the corpus.
+    """
     from recordings.models import RecordingChunk
 
-    chunks = (
-        RecordingChunk.objects.filter(recording__in=recordings, text__contains_text=query)
-        .select_related("recording__session__owner", "recording__session__connection")
-        .order_by("-recording__started_at", "recording_id", "seq")
-    )
-    hits, skipped, taken = [], 0, {}
-    for chunk in chunks.iterator(chunk_size=50):
-        text = chunk.text
-        for start, end in matches(text, query):
-            if per_recording and taken.get(chunk.recording_id, 0) >= per_recording:
-                break
-            if skipped < offset:
-                skipped += 1
-                continue
-            if len(hits) == limit:
-                return hits, True
-            line_start = text.rfind("\n", 0, start) + 1
-            line_end = text.find("\n", end)
-            line = text[line_start:line_end if line_end >= 0 else len(text)]
-            number = text.count("\n", 0, start)
-            shown, highlight = snippet(line, start - line_start, end - line_start)
-            hits.append(Hit(chunk.recording, chunk.times[number], shown, highlight))
-            taken[chunk.recording_id] = taken.get(chunk.recording_id, 0) + 1
-    return hits, False
+    patterns = term_patterns(query)
+    if patterns and default_connection.vendor == "sqlite":
+        likes = " AND ".join("terms LIKE %s" for _ in patterns)
+        bound = "" if before is None else " AND rowid < %s"
+        params = [*(_like(p) for p in patterns), *([] if before is None else [before]), count]
+        with default_connection.cursor() as cursor:
+            cursor.execute(f"SELECT rowid FROM {FTS_TABLE} WHERE {likes}{bound} ORDER BY rowid DESC LIMIT %s", params)
+            return [row[0] for row in cursor.fetchall()]
+    chunks = RecordingChunk.objects.all()
+    for pattern in patterns:
+        chunks = chunks.filter(terms__contains=pattern)
+    if before is not None:
+        chunks = chunks.filter(id__lt=before)
+    return list(chunks.order_by("-id").values_list("id", flat=True)[:count])
+
+
+def find(query, recordings, *, offset=0, limit=50, per_recording=None):
+    """The lines of ``recordings`` (a queryset) containing ``query``, most recently indexed
+    recording first (recordings are indexed as their sessions end), in order within each: up to
+    ``limit`` hits after the first ``offset``, and whether more follow. ``per_recording`` caps
+    the hits taken from one recording."""
+    from recordings.models import RecordingChunk
+
+    hits, skipped, taken, before = [], 0, {}, None
+    lowered = query.lower()
+    while True:
+        ids = matching_chunks(query, before=before)
+        if not ids:
+            return hits, False
+        before = ids[-1]
+        # The candidates' text alone first: most hold every word but not the query itself.
+        texts = RecordingChunk.objects.filter(id__in=ids, recording__in=recordings).values_list("id", "text")
+        found = [chunk_id for chunk_id, text in texts if lowered in text.lower()]
+        chunks = (
+            RecordingChunk.objects.filter(id__in=found)
+            .select_related("recording__session__owner", "recording__session__connection")
+            .order_by("-recording_id", "seq")
+        )
+        for chunk in chunks:
+            text = chunk.text
+            for start, end in matches(text, query):
+                if per_recording and taken.get(chunk.recording_id, 0) >= per_recording:
+                    break
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                if len(hits) == limit:
+                    return hits, True
+                line_start = text.rfind("\n", 0, start) + 1
+                line_end = text.find("\n", end)
+                line = text[line_start:line_end if line_end >= 0 else len(text)]
+                number = text.count("\n", 0, start)
+                shown, highlight = snippet(line, start - line_start, end - line_start)
+                hits.append(Hit(chunk.recording, chunk.times[number], shown, highlight))
+                taken[chunk.recording_id] = taken.get(chunk.recording_id, 0) + 1

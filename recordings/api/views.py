@@ -86,7 +86,7 @@ class RecordingSearchView(APIView):
         ],
         responses=s.SearchResultSerializer,
         description="Lines of the recordings the caller may read (output and typed commands, as shown on the "
-        "screen: colours removed, backspaces and line editing applied) containing `q`, newest recording first. "
+        "screen: colours removed, backspaces and line editing applied) containing `q`, most recently indexed recording first. "
         "Each hit gives the second it was shown, where playback opens. Recordings are searchable once indexed "
         "(`index_status` INDEXED), shortly after their session ends.",
     )

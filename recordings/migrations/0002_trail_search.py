@@ -20,30 +20,31 @@ def give_each_recording_a_uid(apps, schema_editor):
 
 
 def create_trigram_index(apps, schema_editor):
-    """pg_trgm GIN on PostgreSQL; on SQLite an FTS5 trigram table kept in step by triggers
-    (recordings.search)."""
+    """A trigram index on the chunks' terms (recordings.search): pg_trgm GIN on PostgreSQL; on
+    SQLite an FTS5 trigram table (no positions: candidates are checked) kept in step by triggers."""
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        schema_editor.execute(f"CREATE INDEX recording_chunk_trgm ON {CHUNKS} USING gin (text gin_trgm_ops)")
+        schema_editor.execute(f"CREATE INDEX recording_chunk_terms_trgm ON {CHUNKS} USING gin (terms gin_trgm_ops)")
     elif vendor == "sqlite":
         schema_editor.execute(
-            f"CREATE VIRTUAL TABLE {FTS} USING fts5(text, content='{CHUNKS}', content_rowid='id', tokenize='trigram')"
+            f"CREATE VIRTUAL TABLE {FTS} USING fts5(terms, content='{CHUNKS}', content_rowid='id', "
+            "tokenize='trigram', detail=none, columnsize=0)"
         )
         schema_editor.execute(
             f"CREATE TRIGGER {FTS}_insert AFTER INSERT ON {CHUNKS} BEGIN "
-            f"INSERT INTO {FTS}(rowid, text) VALUES (new.id, new.text); END"
+            f"INSERT INTO {FTS}(rowid, terms) VALUES (new.id, new.terms); END"
         )
         schema_editor.execute(
             f"CREATE TRIGGER {FTS}_delete AFTER DELETE ON {CHUNKS} BEGIN "
-            f"INSERT INTO {FTS}({FTS}, rowid, text) VALUES ('delete', old.id, old.text); END"
+            f"INSERT INTO {FTS}({FTS}, rowid, terms) VALUES ('delete', old.id, old.terms); END"
         )
 
 
 def drop_trigram_index(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS recording_chunk_trgm")
+        schema_editor.execute("DROP INDEX IF EXISTS recording_chunk_terms_trgm")
     elif vendor == "sqlite":
         for trigger in ("insert", "delete"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {FTS}_{trigger}")
@@ -128,6 +129,7 @@ class Migration(migrations.Migration):
                 ('seq', models.PositiveIntegerField()),
                 ('start', models.FloatField()),
                 ('text', recordings.search.SearchableText()),
+                ('terms', models.TextField()),
                 ('times', models.JSONField(default=list)),
                 ('recording', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='recordings.recording')),
             ],
