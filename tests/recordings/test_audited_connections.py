@@ -145,7 +145,7 @@ def ticket(client, path):
     return response.json()["session_id"]
 
 
-def test_log_downloads_are_single_use_bound_to_the_caller_and_short_lived(trails, settings):
+def test_log_downloads_are_single_use_bound_to_the_caller_and_short_lived(trails, sshd):
     session = trails["typed"]
     channel = session.trail_channels.get(kind="shell")
     base = f"{API}/{session.pk}/channel/{channel.pk}/log"
@@ -157,6 +157,7 @@ def test_log_downloads_are_single_use_bound_to_the_caller_and_short_lived(trails
     assert {e["type"] for e in events} == {"stdout", "stdin"}  # no window change in this session
     assert any("audited-42" in e["data"] for e in events if e["type"] == "stdout")
     assert all(e["data"] == "" for e in events if e["type"] == "stdin")  # no keystroke recorded
+    assert not any(sshd.password in e["data"] for e in events)  # the target's password never travels there
     assert owner.get(f"{base}/{download_id}").status_code == 404  # used once
     # Bound to its maker: an auditor who may read the trail cannot spend the owner's id.
     download_id = ticket(owner, base)

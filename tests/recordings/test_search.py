@@ -64,6 +64,7 @@ def test_search_finds_the_session_and_second_of_what_was_shown(sshd):
     assert hits_within("FULLSCREEN-marker", 2) == ["fullscreen-marker --force"]  # only less showed it
     assert searched(client, "shadwo")["hits"] == []  # the typo was erased before Enter
     assert searched(client, "01;34m")["hits"] == []  # colour codes are not text
+    assert searched(client, sshd.password)["hits"] == []  # the stored credential is nowhere in the text
 
     commands = client.get(f"/api/recordings/{recording.name}/commands").json()
     typed = [c["text"] for c in commands]
