@@ -20,11 +20,11 @@ def test_every_substring_of_a_text_is_found_through_its_terms():
 def test_patterns_follow_word_boundaries():
     assert term_patterns("/etc/shadow") == [" etc ", " shadow"]
     assert term_patterns("--force") == [" force"]
-    # Dots stay inside words: an address is one word, found whole or in part.
-    assert term_patterns("10.0.3.7") == ["10.0.3.7"]
-    assert term_patterns("peer=10.0.3.7 ok") == ["peer ", " 10.0.3.7 ", " ok"]
-    assert term_patterns("0.3.7") == ["0.3.7"]
-    assert terms_of("from 10.0.3.7:22 and 10.0.3.7") == " from 10.0.3.7 22 and "
+    # Dots stay inside words (as "q"): an address is one word, found whole or in part.
+    assert term_patterns("10.0.3.7") == ["10q0q3q7"]
+    assert term_patterns("peer=10.0.3.7 ok") == ["peer ", " 10q0q3q7 ", " ok"]
+    assert term_patterns("0.3.7") == ["0q3q7"]
+    assert terms_of("from 10.0.3.7:22 and 10.0.3.7") == " from 10q0q3q7 22 and "
     assert term_patterns("hado") == ["hado"]
     assert term_patterns("ERROR") == ["error"]
     assert terms_of("ERROR at /etc/shadow, ERROR") == " error at etc shadow "
