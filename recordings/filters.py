@@ -1,8 +1,35 @@
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from recordings.models import Recording
 from recordings.search import MIN_QUERY
+
+
+def in_utc(moment):
+    """``moment`` (aware) in UTC: PostgreSQL takes offsets up to 15:59 only, and the OpenAPI
+    date-time format allows any. A moment UTC cannot hold (year 0) is a ValueError."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The date is out of range.") from None
+
+
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return in_utc(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class RecordingFilter(django_filters.FilterSet):
@@ -13,8 +40,8 @@ class RecordingFilter(django_filters.FilterSet):
     protocol = django_filters.CharFilter(field_name="session__session_type")
     status = django_filters.CharFilter(field_name="session__status", help_text="The session's status.")
     index_status = django_filters.CharFilter(field_name="index_status")
-    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+    since = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="started_at", lookup_expr="lte")
     q = django_filters.CharFilter(
         method="by_text",
         help_text="Words in the target, user or connection name, or (3 characters or more) in the recorded text.",

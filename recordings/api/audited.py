@@ -33,6 +33,7 @@ the count is always exact. Searches, downloads, grants and tags are in the audit
 
 import re
 import uuid
+from datetime import UTC
 
 from django.db.models import Prefetch, Q
 from django.http import Http404, StreamingHttpResponse
@@ -53,6 +54,7 @@ from connections.models import Share
 from pam.exceptions import InvalidInput
 from recordings import search, trails, transfers
 from recordings.choices import IndexStatus
+from recordings.filters import in_utc
 from recordings.models import TrailAccessRole, TrailTag, visible_trails
 from sessions.choices import LIVE_STATUSES, Status
 from sessions.models import Session, SessionChannel, TransferredFile
@@ -232,7 +234,12 @@ def _range(body, name, field):
     for end, lookup in (("from", "gte"), ("to", "lte")):
         if value.get(end) is None:
             continue
-        moment = parse_datetime(str(value[end])) if isinstance(value[end], str) else None
+        try:
+            moment = parse_datetime(value[end]) if isinstance(value[end], str) else None
+            if moment is not None:
+                moment = in_utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        except ValueError:
+            moment = None
         if moment is None:
             raise InvalidInput(f"{name}.{end} is an ISO 8601 date and time.", field=name)
         condition &= Q(**{f"{field}__{lookup}": moment})

@@ -126,3 +126,16 @@ def test_filters_narrow_the_list(two_recordings):
     assert names(client.get("/api/recordings", {"protocol": "telnet"})) == set()
     assert names(client.get("/api/recordings", {"index_status": "INDEXED"})) == {mine.name, other.name}
     assert client.get("/api/recordings", {"since": "yesterday"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["since=0346-02-12T17:36:18.547388%2B23:32", "since=0001-01-01T00:00:00%2B23:00", "until=9999-12-31T23:59:59-23:00",
+     "since=2026-13-01T00:00:00Z"],
+)
+def test_dates_any_offset_or_out_of_range_are_a_clear_answer(admin_client, query):
+    """PostgreSQL takes offsets up to 15:59 only: dates are compared in UTC, or refused."""
+    response = admin_client.get(f"/api/recordings?{query}")
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert "error" in response.json()

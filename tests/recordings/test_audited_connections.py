@@ -253,3 +253,9 @@ def test_force_disconnect_ends_a_live_connection_within_a_second(sshd):
     assert body["status"] == "DISCONNECTED" and body["force_disconnect"]
     assert took < 1.0, took
     assert admin.post(f"{API}/{session.pk}/disconnect").status_code == 400  # ended already
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+23:00", "2026-13-01T00:00:00", "0346-02-12T17:36:18+23:32"])
+def test_search_dates_any_offset_or_out_of_range_are_a_clear_answer(admin_client, moment):
+    response = admin_client.post(f"{API}/search", {"connected": {"from": moment}}, content_type="application/json")
+    assert response.status_code in (200, 400), response.content
