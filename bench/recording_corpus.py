@@ -141,7 +141,7 @@ class Session:
         self.block(lines)
 
     def full_screen(self, frames):
-        rng, fleet = self.rng, self.fleet
+        rng = self.rng
         self.out("\x1b[?1049h\x1b[22;0;0t\x1b[1;24r\x1b(B\x1b[m\x1b[4l\x1b[?7h\x1b[H\x1b[2J", 0.05)
         for _ in range(frames):
             rows = [f"\x1b[1;1Htop - {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d} up "

@@ -259,3 +259,9 @@ def test_force_disconnect_ends_a_live_connection_within_a_second(sshd):
 def test_search_dates_any_offset_or_out_of_range_are_a_clear_answer(admin_client, moment):
     response = admin_client.post(f"{API}/search", {"connected": {"from": moment}}, content_type="application/json")
     assert response.status_code in (200, 400), response.content
+
+
+def test_many_keywords_are_refused_before_the_database_is_asked(admin_client):
+    keywords = " ".join(f"w{n}xyz" for n in range(11))
+    response = admin_client.post(f"{API}/search", {"keywords": keywords}, content_type="application/json")
+    assert response.status_code == 400 and "keywords" in response.json()["error"]
