@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-from recordings.models import Recording
+from recordings.models import Recording, RecordingChunk
 from recordings.search import MIN_QUERY
 
 
@@ -65,5 +65,5 @@ class RecordingFilter(django_filters.FilterSet):
             | Q(name__icontains=value)
         )
         if len(value) >= MIN_QUERY:
-            attributes |= Q(chunks__text__contains_text=value)
-        return queryset.filter(pk__in=queryset.filter(attributes).values("pk"))
+            attributes |= Q(pk__in=RecordingChunk.objects.filter(text__contains_text=value).values("recording_id"))
+        return queryset.filter(attributes)
