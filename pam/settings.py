@@ -423,6 +423,8 @@ CELERY_BEAT_SCHEDULE = {
 # Days recordings, their index and trails are kept after a session ends (0: for good); a
 # connection's recording_retention_days overrides it for its sessions.
 RECORDING_RETENTION_DAYS = env_int("PAM_RECORDING_RETENTION_DAYS", 0)
+# The Celery queue recordings are indexed on (`celery -A pam worker -Q …`). Unset: the default queue.
+RECORDING_INDEX_QUEUE = env_str("PAM_RECORDING_INDEX_QUEUE")
 # An indexing this old is taken for dead (its worker stopped) and started again by the sweep.
 RECORDING_INDEX_STALE_AFTER = 3600
 # Seconds a download id (audited-connections' two-step downloads) stays usable, once.

@@ -71,7 +71,7 @@ def queue_indexing(recording_id):
         from recordings.tasks import index_recording
 
         try:
-            index_recording.apply_async((recording_id,), retry=False)
+            index_recording.apply_async((recording_id,), queue=settings.RECORDING_INDEX_QUEUE or None, retry=False)
         except Exception as exc:  # the broker is down: never fail a session's end for it
             logger.warning("could not queue the indexing of recording %s (%s); the sweep will", recording_id, exc)
 
