@@ -113,7 +113,7 @@ def time_searches(queries, visible):
     times, results = [], {}
     for query in queries:
         started = time.perf_counter()
-        hits, _ = find(query, visible, limit=50)
+        hits, _ = find(query, visible, limit=50, everything=True)  # an auditor's or admin's search
         times.append(time.perf_counter() - started)
         results[query] = hits
     return times, results

@@ -53,7 +53,7 @@ class RecordingFilter(django_filters.FilterSet):
 
     def by_user(self, queryset, name, value):
         match = Q(session__owner__email__iexact=value)
-        if value.isdigit():
+        if value.isascii() and value.isdigit() and len(value) <= 18:  # "²".isdigit() is true
             match |= Q(session__owner_id=int(value))
         return queryset.filter(match)
 

@@ -13,15 +13,19 @@ from recordings.search import SearchableText
 def visible_trails(user):
     """The sessions whose trail and recording ``user`` may read: every one with
     ``recordings.view_any``; otherwise their own, and those shared with their role
-    (``TrailAccessRole``), with ``recordings.view``."""
+    (``TrailAccessRole``) unless their token is capped at another role, with ``recordings.view``."""
     from sessions.models import Session
 
     if user is None or not user.is_authenticated or not can(user, Perm.RECORDINGS_VIEW):
         return Session.objects.none()
     if can(user, Perm.RECORDINGS_VIEW_ANY):
         return Session.objects.all()
-    shared = TrailAccessRole.objects.filter(role_id=user.role_id).values("session_id")
-    return Session.objects.filter(models.Q(owner=user) | models.Q(pk__in=shared))
+    readable = models.Q(owner=user)
+    # A share is to the members of a role: a token capped at another role acts as that role.
+    cap = getattr(user, "token_cap", None)
+    if cap is None or cap.pk == user.role_id:
+        readable |= models.Q(pk__in=TrailAccessRole.objects.filter(role_id=user.role_id).values("session_id"))
+    return Session.objects.filter(readable)
 
 
 class RecordingQuerySet(models.QuerySet):

@@ -127,57 +127,77 @@ class Hit:
 
 
 BATCH = 200  # matching chunks looked at per query to the index
+MAX_BATCHES = 50  # per search: 10,000 chunks, about 600 MiB of text
 
 
-def matching_chunks(query, *, before=None, count=BATCH):
+def matching_chunks(query, *, before=None, count=BATCH, within=None):
     """Ids of chunks whose terms hold every pattern of ``query``, highest (most recently indexed)
-    first, below ``before``: candidates, to be checked for the query itself.
+    first, below ``before``: candidates, to be checked for the query itself. ``within``, a
+    queryset of recordings, keeps to their chunks inside the query, so a caller who may read
+    few recordings never has the others' candidates checked.
 
     On SQLite the FTS5 table is asked directly, so its rowid order and limit apply inside the
-    index: a common string costs a batch, not every match in the corpus.
+    index: for a caller who reads every recording, a common string costs a batch, not every
+    match in the corpus.
     """
     from recordings.models import RecordingChunk
 
+    table = RecordingChunk._meta.db_table
     patterns = term_patterns(query)
-    if patterns and default_connection.vendor == "sqlite":
-        likes = " AND ".join("terms LIKE %s" for _ in patterns)
+    conditions, params = [], []
+    if within is not None:
+        recordings_sql, recordings_params = within.values("pk").query.sql_with_params()
+        conditions.append(f"recording_id IN ({recordings_sql})")
+        params += recordings_params
+    if before is not None:
+        conditions.append("id < %s")
+        params.append(before)
+    likes = " AND ".join("terms LIKE %s" for _ in patterns)
+    vendor = default_connection.vendor
+    if patterns and vendor == "sqlite" and within is None:
         bound = "" if before is None else " AND rowid < %s"
-        params = [*(_like(p) for p in patterns), *([] if before is None else [before]), count]
-        with default_connection.cursor() as cursor:
-            cursor.execute(f"SELECT rowid FROM {FTS_TABLE} WHERE {likes}{bound} ORDER BY rowid DESC LIMIT %s", params)
-            return [row[0] for row in cursor.fetchall()]
-    if patterns and default_connection.vendor == "postgresql":
+        sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {likes}{bound} ORDER BY rowid DESC LIMIT %s"
+        return _ids(sql, [*(_like(p) for p in patterns), *params, count])
+    if patterns and vendor == "sqlite":
+        conditions.append(f"id IN (SELECT rowid FROM {FTS_TABLE} WHERE {likes})")
+        params += [_like(p) for p in patterns]
+    elif patterns and vendor == "postgresql":
         # The chunks' terms live out of line (TOAST), so the planner prices a scan reading every
         # one of them as cheap as the index: the index is used, and its candidates taken whole.
-        likes = " AND ".join("terms LIKE %s" for _ in patterns)
-        bound = "" if before is None else "WHERE id < %s "
-        params = [*(_like(p) for p in patterns), *([] if before is None else [before]), count]
-        table = RecordingChunk._meta.db_table
-        with transaction.atomic(), default_connection.cursor() as cursor:
+        where = " AND ".join([likes, *conditions])
+        sql = (
+            f"WITH candidates AS MATERIALIZED (SELECT id FROM {table} WHERE {where}) "
+            "SELECT id FROM candidates ORDER BY id DESC LIMIT %s"
+        )
+        return _ids(sql, [*(_like(p) for p in patterns), *params, count], no_seqscan=True)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    return _ids(f"SELECT id FROM {table} {where}ORDER BY id DESC LIMIT %s", [*params, count])
+
+
+def _ids(sql, params, no_seqscan=False):
+    with transaction.atomic(), default_connection.cursor() as cursor:
+        if no_seqscan:
             cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute(
-                f"WITH candidates AS MATERIALIZED (SELECT id FROM {table} WHERE {likes}) "
-                f"SELECT id FROM candidates {bound}ORDER BY id DESC LIMIT %s",
-                params,
-            )
-            return [row[0] for row in cursor.fetchall()]
-    chunks = RecordingChunk.objects.all()
-    if before is not None:
-        chunks = chunks.filter(id__lt=before)
-    return list(chunks.order_by("-id").values_list("id", flat=True)[:count])
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
-def find(query, recordings, *, offset=0, limit=50, per_recording=None):
+def find(query, recordings, *, offset=0, limit=50, per_recording=None, everything=False):
     """The lines of ``recordings`` (a queryset) containing ``query``, most recently indexed
     recording first (recordings are indexed as their sessions end), in order within each: up to
     ``limit`` hits after the first ``offset``, and whether more follow. ``per_recording`` caps
-    the hits taken from one recording."""
+    the hits taken from one recording; ``everything`` says ``recordings`` is every recording.
+
+    One search checks at most MAX_BATCHES batches of candidates: past them it answers with the
+    hits found and says more may follow, so no request walks an unbounded corpus.
+    """
     from recordings.models import RecordingChunk
 
     hits, skipped, taken, before = [], 0, {}, None
     lowered = query.lower()
-    while True:
-        ids = matching_chunks(query, before=before)
+    within = None if everything else recordings
+    for _ in range(MAX_BATCHES):
+        ids = matching_chunks(query, before=before, within=within)
         if not ids:
             return hits, False
         before = ids[-1]
@@ -206,3 +226,4 @@ def find(query, recordings, *, offset=0, limit=50, per_recording=None):
                 shown, highlight = snippet(line, start - line_start, end - line_start)
                 hits.append(Hit(chunk.recording, chunk.times[number], shown, highlight))
                 taken[chunk.recording_id] = taken.get(chunk.recording_id, 0) + 1
+    return hits, True

@@ -7,6 +7,8 @@ reading the file from the API (so each playback is audited there) with the typed
 it as markers.
 """
 
+import math
+
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
@@ -38,7 +40,12 @@ def index(request):
     text = request.GET.get("q", "").strip()
     hits, more = [], False
     if len(text) >= search.MIN_QUERY and filters.is_valid():
-        hits, more = search.find(text, filters.qs, limit=HITS, per_recording=5)
+        # The hits come from the recordings the other filters leave (the text is what is sought).
+        others = request.GET.copy()
+        others.pop("q")
+        within = RecordingFilter(others, queryset=visible_recordings(request.user)).qs
+        everything = not any(others.values()) and can(request.user, Perm.RECORDINGS_VIEW_ANY)
+        hits, more = search.find(text, within, limit=HITS, per_recording=5, everything=everything)
         record_event(
             action=AuditAction.RECORDINGS_SEARCHED, user=request.user, object_type="recording",
             ip=client_ip(request), details=text[:200],
@@ -57,8 +64,9 @@ def play(request, name):
     recording = recording_named(request, name)
     commands = list(RecordingCommand.objects.filter(recording=recording).values("at", "text"))
     try:
-        start = max(0.0, float(request.GET.get("t", 0)))
+        start = float(request.GET.get("t", 0))
     except ValueError:
         start = 0.0
+    start = start if math.isfinite(start) and start > 0 else 0.0  # the page's JSON has no Infinity
     player = {"url": f"/api/recordings/{recording.name}", "startAt": start, "commands": commands}
     return render(request, "recordings/play.html", {"recording": recording, "player": player})

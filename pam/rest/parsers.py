@@ -1,16 +1,21 @@
+import re
+
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-NUL_MESSAGE = "NUL characters (\\u0000) are not accepted."
+NUL_MESSAGE = "NUL characters (\\u0000) and lone surrogates (\\ud800-\\udfff) are not accepted."
+# A JSON string may escape half of a UTF-16 pair alone ("\ud800"): no database driver can encode it.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _holds_nul(item):
-    """Whether a parsed JSON value, its keys included, holds a NUL character anywhere."""
+    """Whether a parsed JSON value, its keys included, holds a NUL character or a lone
+    surrogate anywhere."""
     stack = [item]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if _UNSTORABLE.search(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -25,14 +30,15 @@ def _refuse_nul(document):
     if isinstance(document, dict):
         for key, value in document.items():
             if _holds_nul(key) or _holds_nul(value):
-                raise ParseError({key.replace("\x00", "\\u0000"): [NUL_MESSAGE]})
+                raise ParseError({_UNSTORABLE.sub("?", key): [NUL_MESSAGE]})
     elif _holds_nul(document):
         raise ParseError(f"JSON parse error - {NUL_MESSAGE}")
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing absurdly nested documents, and NUL characters (PostgreSQL
-    cannot store or even compare them: a lookup with one failed as a 500), with a 400."""
+    """DRF's JSON parser, refusing absurdly nested documents, NUL characters (PostgreSQL
+    cannot store or even compare them: a lookup with one failed as a 500) and lone surrogates
+    (no driver encodes them), with a 400."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:

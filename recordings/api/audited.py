@@ -31,6 +31,7 @@ revoking it and tagging need ``recordings.view_any``. Search filters on times ta
 the count is always exact. Searches, downloads, grants and tags are in the audit log.
 """
 
+import ipaddress
 import re
 import uuid
 from datetime import UTC
@@ -77,6 +78,7 @@ SORT_KEYS = {
 }
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_OFFSET = 10**9
 
 
 def _time(value):
@@ -190,10 +192,10 @@ def _page(request):
     try:
         offset = int(params.get("offset", 0))
         limit = int(params.get("limit", DEFAULT_LIMIT))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput("offset and limit are whole numbers.") from None
-    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"offset is 0 or more; limit between 1 and {MAX_LIMIT}.")
+    if not 0 <= offset <= MAX_OFFSET or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"offset between 0 and {MAX_OFFSET}; limit between 1 and {MAX_LIMIT}.")
     key = str(params.get("sortkey", "id"))
     if key not in SORT_KEYS:
         raise InvalidInput(f"Unknown sortkey {key!r}; one of {', '.join(SORT_KEYS)}.", field="sortkey")
@@ -292,8 +294,12 @@ def filtered(sessions, body):
     plain = {
         "proxy_id": "node", "user_display_name": "owner__email", "user_roles": "owner__role_id",
         "target_host_id": "connection_id", "target_host_address": "host", "target_host_account": "username",
-        "remote_address": "client_ip",
     }
+    if (values := _strings(body, "remote_address")) is not None:
+        try:
+            condition &= Q(client_ip__in=[str(ipaddress.ip_address(v)) for v in values])
+        except ValueError:
+            raise InvalidInput("remote_address holds IP addresses.", field="remote_address") from None
     for name, field in plain.items():
         values = _strings(body, name)
         if values is not None:
@@ -301,7 +307,7 @@ def filtered(sessions, body):
     if (values := _strings(body, "id")) is not None:
         condition &= Q(pk__in=_uuids(values, "id"))
     if (values := _strings(body, "user_id")) is not None:
-        condition &= Q(owner_id__in=[int(v) for v in values if v.isdigit()])
+        condition &= Q(owner_id__in=[n for n in map(_number, values) if n is not None])
     if (values := _strings(body, "type")) is not None:
         condition &= Q(session_type__in=[v.lower() for v in values])
     if (values := _strings(body, "authentication_method")) is not None:
@@ -407,8 +413,13 @@ class DisconnectView(APIView):
         return Response(represent(trail_of(request, connection_id)))
 
 
+def _number(text):
+    """``text`` as a row id, or None: ASCII digits only (``"²".isdigit()`` is true), and short."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def _channel(session, channel_id):
-    if not channel_id.isdigit():
+    if _number(channel_id) is None:
         raise Http404("No such channel.")
     return get_object_or_404(SessionChannel, session=session, pk=int(channel_id))
 
@@ -517,6 +528,12 @@ class LogDownloadView(APIView):
         return response
 
 
+def _role(role_id):
+    if "\x00" in role_id:  # PostgreSQL cannot even compare it
+        raise Http404("No such role.")
+    return get_object_or_404(Role, pk=role_id)
+
+
 ROLE_LIST = inline_serializer(
     "AccessRole", {"added": serializers.DateTimeField(), "id": serializers.CharField(), "name": serializers.CharField()},
     many=True,
@@ -538,14 +555,14 @@ class AccessRoleView(APIView):
                    description="Let the role's members read this trail and its recording (audited).")
     def post(self, request, connection_id, role_id):
         session = trail_of(request, connection_id)
-        role = get_object_or_404(Role, pk=role_id)
+        role = _role(role_id)
         trails.grant_access(actor=request.user, session=session, role=role, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(operation_id="audited_access_role_delete", tags=["audited-connections"], responses={204: None})
     def delete(self, request, connection_id, role_id):
         session = trail_of(request, connection_id)
-        role = get_object_or_404(Role, pk=role_id)
+        role = _role(role_id)
         trails.revoke_access(actor=request.user, session=session, role=role, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -555,7 +572,7 @@ class AccessRoleEverywhereView(APIView):
 
     @extend_schema(operation_id="audited_access_role_everywhere_delete", tags=["audited-connections"], responses={204: None}, description="Withdraw the role's access from every trail (audited).")
     def delete(self, request, role_id):
-        role = get_object_or_404(Role, pk=role_id)
+        role = _role(role_id)
         trails.revoke_access_everywhere(actor=request.user, role=role, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -572,6 +589,8 @@ class TagListView(APIView):
         descending = request.query_params.get("sortdir", "ASC").upper() == "DESC"
         tags = TrailTag.objects.filter(session__in=visible_trails(request.user).values("pk"))
         prefix = request.query_params.get("query", "")
+        if "\x00" in prefix:
+            raise InvalidInput("NUL characters are not accepted.", field="query")
         if prefix:
             tags = tags.filter(name__istartswith=prefix)
         names = tags.values_list("name", flat=True).distinct().order_by("-name" if descending else "name")

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import client_ip
 from accounts.choices import AuditAction
+from accounts.permissions import can
 from accounts.roles import Perm
 from accounts.services.audit import record_event
 from pam.exceptions import InvalidInput
@@ -94,9 +95,14 @@ class RecordingSearchView(APIView):
         query = request.query_params.get("q", "").strip()
         if len(query) < search.MIN_QUERY:
             raise InvalidInput(f"Search for {search.MIN_QUERY} characters or more.", field="q")
+        if "\x00" in query:
+            raise InvalidInput("NUL characters are not accepted.", field="q")
         offset = _number(request, "offset", 0, 0, 1_000_000)
         limit = _number(request, "limit", 50, 1, 200)
-        hits, more = search.find(query, Recording.objects.visible_to(request.user), offset=offset, limit=limit)
+        hits, more = search.find(
+            query, Recording.objects.visible_to(request.user), offset=offset, limit=limit,
+            everything=can(request.user, Perm.RECORDINGS_VIEW_ANY),
+        )
         record_event(
             action=AuditAction.RECORDINGS_SEARCHED, user=request.user, object_type="recording",
             ip=client_ip(request), details=query[:200],
