@@ -130,48 +130,56 @@ BATCH = 200  # matching chunks looked at per query to the index
 MAX_BATCHES = 50  # per search: 10,000 chunks, about 600 MiB of text
 
 
-def matching_chunks(query, *, before=None, count=BATCH, within=None):
-    """Ids of chunks whose terms hold every pattern of ``query``, highest (most recently indexed)
-    first, below ``before``: candidates, to be checked for the query itself. ``within``, a
+def candidate_batches(query, *, within=None, batch=BATCH):
+    """Batches of ids of chunks whose terms hold every pattern of ``query``, highest (most
+    recently indexed) first: candidates, to be checked for the query itself. ``within``, a
     queryset of recordings, keeps to their chunks inside the query, so a caller who may read
     few recordings never has the others' candidates checked.
 
-    On SQLite the FTS5 table is asked directly, so its rowid order and limit apply inside the
-    index: for a caller who reads every recording, a common string costs a batch, not every
-    match in the corpus.
+    On SQLite the FTS5 table is asked batch by batch, its rowid order and limit applied inside
+    the index: for a caller who reads every recording, a common string costs a batch, not every
+    match in the corpus. PostgreSQL answers them all at once from the GIN index (asked again
+    for each batch, it checked every candidate's terms again).
     """
     from recordings.models import RecordingChunk
 
     table = RecordingChunk._meta.db_table
     patterns = term_patterns(query)
+    likes = " AND ".join("terms LIKE %s" for _ in patterns)
+    liked = [_like(p) for p in patterns]
     conditions, params = [], []
     if within is not None:
         recordings_sql, recordings_params = within.values("pk").query.sql_with_params()
         conditions.append(f"recording_id IN ({recordings_sql})")
         params += recordings_params
-    if before is not None:
-        conditions.append("id < %s")
-        params.append(before)
-    likes = " AND ".join("terms LIKE %s" for _ in patterns)
-    vendor = default_connection.vendor
-    if patterns and vendor == "sqlite" and within is None:
-        bound = "" if before is None else " AND rowid < %s"
-        sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {likes}{bound} ORDER BY rowid DESC LIMIT %s"
-        return _ids(sql, [*(_like(p) for p in patterns), *params, count])
-    if patterns and vendor == "sqlite":
-        conditions.append(f"id IN (SELECT rowid FROM {FTS_TABLE} WHERE {likes})")
-        params += [_like(p) for p in patterns]
-    elif patterns and vendor == "postgresql":
+    if patterns and default_connection.vendor == "postgresql":
         # The chunks' terms live out of line (TOAST), so the planner prices a scan reading every
         # one of them as cheap as the index: the index is used, and its candidates taken whole.
         where = " AND ".join([likes, *conditions])
-        sql = (
+        ids = _ids(
             f"WITH candidates AS MATERIALIZED (SELECT id FROM {table} WHERE {where}) "
-            "SELECT id FROM candidates ORDER BY id DESC LIMIT %s"
+            "SELECT id FROM candidates ORDER BY id DESC",
+            [*liked, *params], no_seqscan=True,
         )
-        return _ids(sql, [*(_like(p) for p in patterns), *params, count], no_seqscan=True)
-    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-    return _ids(f"SELECT id FROM {table} {where}ORDER BY id DESC LIMIT %s", [*params, count])
+        for start in range(0, len(ids), batch):
+            yield ids[start:start + batch]
+        return
+    if patterns and default_connection.vendor == "sqlite":
+        if within is None:
+            sql, key, params = f"SELECT rowid FROM {FTS_TABLE} WHERE {likes}", "rowid", liked
+        else:
+            conditions.append(f"id IN (SELECT rowid FROM {FTS_TABLE} WHERE {likes})")
+            sql, key, params = f"SELECT id FROM {table} WHERE {' AND '.join(conditions)}", "id", [*params, *liked]
+    else:
+        sql, key = f"SELECT id FROM {table} WHERE {' AND '.join(conditions) or 'TRUE'}", "id"
+    before = None
+    while True:
+        bound = "" if before is None else f" AND {key} < %s"
+        ids = _ids(f"{sql}{bound} ORDER BY {key} DESC LIMIT %s", [*params, *([] if before is None else [before]), batch])
+        if not ids:
+            return
+        yield ids
+        before = ids[-1]
 
 
 def _ids(sql, params, no_seqscan=False):
@@ -193,14 +201,14 @@ def find(query, recordings, *, offset=0, limit=50, per_recording=None, everythin
     """
     from recordings.models import RecordingChunk
 
-    hits, skipped, taken, before = [], 0, {}, None
+    hits, skipped, taken = [], 0, {}
     lowered = query.lower()
     within = None if everything else recordings
+    batches = candidate_batches(query, within=within)
     for _ in range(MAX_BATCHES):
-        ids = matching_chunks(query, before=before, within=within)
-        if not ids:
+        ids = next(batches, None)
+        if ids is None:
             return hits, False
-        before = ids[-1]
         # The candidates' text alone first: most hold every word but not the query itself.
         texts = RecordingChunk.objects.filter(id__in=ids, recording__in=recordings).values_list("id", "text")
         found = [chunk_id for chunk_id, text in texts if lowered in text.lower()]
