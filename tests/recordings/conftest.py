@@ -8,7 +8,15 @@ from asgiref.sync import async_to_sync
 
 from recordings.models import Recording
 from sessions.services.sessions import create_session
+from tests.conftest import bearer
+from tests.factories import make_user_token
 from tests.sessions.helpers import Terminal
+
+
+def as_user(user):
+    """An API client signed in as ``user`` with a personal token."""
+    _, token = make_user_token(user)
+    return bearer(token)
 
 
 def record(owner, target, steps, pause=0.0):

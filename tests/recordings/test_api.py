@@ -5,16 +5,11 @@ import pytest
 from accounts.models import AuditEvent
 from recordings import chain, indexing
 from recordings.models import Recording, TrailAccessRole
-from tests.conftest import bearer
-from tests.factories import make_user, make_user_token
-from tests.recordings.conftest import record
+from tests.factories import make_user
+from tests.recordings.conftest import as_user, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def as_user(user):
-    _, token = make_user_token(user)
-    return bearer(token)
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from recordings import indexing
 from recordings.models import DownloadTicket, TrailAccessRole
 from sessions.models import Session
 from sessions.services.sessions import create_session
-from tests.conftest import bearer
-from tests.factories import make_user, make_user_token
-from tests.recordings.conftest import record
+from tests.factories import make_user
+from tests.recordings.conftest import as_user, record
 from tests.sessions.helpers import Terminal
 from tests.sessions.test_drive import while_live
 from tests.targets import account_dir
@@ -32,10 +31,6 @@ FIELDS = {
     "updated", "updated_by", "audit_enabled", "access_group_id", "trail", "index_status", "access_roles", "tags",
 }
 
-
-def as_user(user):
-    _, token = make_user_token(user)
-    return bearer(token)
 
 
 @pytest.fixture

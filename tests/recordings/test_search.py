@@ -5,19 +5,14 @@ import pytest
 from accounts.models import AuditEvent
 from recordings import indexing
 from recordings.models import Recording, RecordingChunk
-from tests.conftest import bearer
-from tests.factories import make_user, make_user_token
-from tests.recordings.conftest import record
+from tests.factories import make_user
+from tests.recordings.conftest import as_user, record
 from tests.targets import account_dir
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BACKSPACE = "\x7f"
 
-
-def as_user(user):
-    _, token = make_user_token(user)
-    return bearer(token)
 
 
 def searched(client, query, **params):
